@@ -1,0 +1,31 @@
+/** @jest-config-loader esbuild-register */
+import type { Config } from 'jest';
+
+// Tests run against each package's source; a separate test proves the built ESM and CJS.
+const swc = (syntax: 'typescript' | 'ecmascript') => [
+  '@swc/jest',
+  { jsc: { parser: { syntax }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: 'inline' },
+] as [string, Record<string, unknown>];
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/packages', '<rootDir>/test', '<rootDir>/demo'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': swc('typescript'),
+    '^.+\\.m?js$': swc('ecmascript'),
+  },
+  // The real SSE clients ship as ESM only; every other dependency stays untransformed.
+  transformIgnorePatterns: ['/node_modules/(?!\\.pnpm/|eventsource)'],
+  moduleNameMapper: {
+    // Sources import siblings as `./x.js`, as ESM requires; jest resolves the `.ts` behind them.
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^@ssekit/(core|express|fastify|koa|test-kit)$': '<rootDir>/packages/$1/src/index.ts',
+  },
+  testTimeout: 20_000,
+  // A leaked handle is a defect: fail loudly instead of hanging or exiting silently.
+  detectOpenHandles: false,
+  forceExit: false,
+};
+
+export default config;

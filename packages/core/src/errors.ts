@@ -1,0 +1,34 @@
+/**
+ * Every code an {@link SseError} can carry.
+ *
+ * - `ERR_SSE_INVALID_FIELD`: a message field would break the wire format (a line break in
+ *   `event` or `id`, a NUL in `id`, a `retry` that is not a non-negative integer, ...).
+ * - `ERR_SSE_INVALID_DATA`: the serializer could not turn `data` into a string.
+ * - `ERR_SSE_INVALID_OPTION`: an option passed to a factory is out of range.
+ * - `ERR_SSE_HEADERS_SENT`: the stream cannot open because the response already started.
+ */
+export type SseErrorCode =
+  | 'ERR_SSE_INVALID_FIELD'
+  | 'ERR_SSE_INVALID_DATA'
+  | 'ERR_SSE_INVALID_OPTION'
+  | 'ERR_SSE_HEADERS_SENT';
+
+/**
+ * The one error class ssekit throws. Misuse throws it synchronously; a client that leaves
+ * never does.
+ *
+ * @example
+ * ```ts
+ * try { stream.send({ event: userInput, data }) }
+ * catch (error) { if (error instanceof SseError && error.code === 'ERR_SSE_INVALID_FIELD') ... }
+ * ```
+ */
+export class SseError extends Error {
+  readonly code: SseErrorCode;
+
+  constructor(code: SseErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SseError';
+    this.code = code;
+  }
+}

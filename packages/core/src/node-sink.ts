@@ -1,0 +1,109 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { SseError } from './errors.js';
+import type { SseSink } from './sink.js';
+
+/** A request from `node:http`, or from `node:http2` in compatibility mode. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+/** A response from `node:http`, or from `node:http2` in compatibility mode. */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/** Hooks through which an adapter ties a Node sink to its framework. */
+export interface NodeSinkHooks {
+  /**
+   * Runs just before the head is committed: the place to take the response away from the
+   * framework and copy headers that it holds outside the Node response.
+   */
+  beforeOpen?: () => void;
+}
+
+// Http2ServerResponse has every member used here, under the same names, though its types
+// lack a few. Middleware such as `compression` adds `flush()` to push its own buffer out.
+type FlushableResponse = ServerResponse & { flush?: () => void; stream?: { destroyed: boolean } };
+
+/**
+ * The sink for every Node response: plain `node:http`, `node:http2` in compatibility mode, and
+ * the frameworks built on them (Express, Fastify, Koa), which share this one implementation.
+ */
+export function createNodeSink(
+  req: NodeRequest,
+  res: NodeResponse,
+  hooks: NodeSinkHooks = {},
+): SseSink {
+  return new NodeSink(req, res as FlushableResponse, hooks.beforeOpen);
+}
+
+class NodeSink implements SseSink {
+  readonly lastEventIdHeader: string | string[] | undefined;
+  private flushes = false;
+
+  constructor(
+    private readonly req: NodeRequest,
+    private readonly res: FlushableResponse,
+    private readonly beforeOpen: (() => void) | undefined,
+  ) {
+    this.lastEventIdHeader = req.headers['last-event-id'];
+  }
+
+  get ended(): boolean {
+    const res = this.res;
+    if (res.writableEnded) return true;
+    return res.stream ? res.stream.destroyed : res.destroyed;
+  }
+
+  get bufferedBytes(): number {
+    return this.res.writableLength;
+  }
+
+  open(headers: Readonly<Record<string, string>>, firstChunk?: string): boolean {
+    const res = this.res;
+    if (res.headersSent) {
+      throw new SseError('ERR_SSE_HEADERS_SENT', 'The response already started, so it cannot become an event stream.');
+    }
+    this.beforeOpen?.();
+    res.statusCode = 200;
+    res.removeHeader('content-length');
+    for (const name in headers) res.setHeader(name, headers[name]!);
+    if (this.req.httpVersionMajor < 2) {
+      // Illegal on HTTP/2, where Node throws on it.
+      res.setHeader('connection', 'keep-alive');
+      // A quiet stream is healthy: no socket idle timeout may kill it, and events go out now.
+      res.socket?.setNoDelay(true);
+    }
+    res.setTimeout(0);
+    this.flushes = typeof res.flush === 'function';
+    if (firstChunk === undefined) {
+      res.flushHeaders();
+      return true;
+    }
+    // Node sends the head and the first chunk in one packet.
+    return this.write(firstChunk);
+  }
+
+  write(chunk: string): boolean {
+    const ok = this.res.write(chunk);
+    if (this.flushes) this.res.flush!();
+    return ok;
+  }
+
+  onceDrain(listener: () => void): void {
+    this.res.once('drain', listener);
+  }
+
+  offDrain(listener: () => void): void {
+    this.res.off('drain', listener);
+  }
+
+  onClose(listener: (clientLeft: boolean) => void): void {
+    // The response's close, never the request's: the request closes as soon as its body is read.
+    this.res.once('close', () => listener(!this.res.writableFinished));
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The one thing an adapter hands to core: a byte sink with a response head. Core's stream does
+ * every SSE decision (format, open, keep-alive, backpressure, close) on top of this contract,
+ * so a sink only translates. Node's responses get {@link createNodeSink}; another runtime can
+ * implement its own.
+ */
+export interface SseSink {
+  /** The raw `Last-Event-ID` request header, as the server received it. */
+  readonly lastEventIdHeader: string | string[] | undefined;
+  /** True once the response can take no more bytes: ended, or its connection is gone. */
+  readonly ended: boolean;
+  /** Bytes accepted but not yet handed to the operating system. */
+  readonly bufferedBytes: number;
+  /**
+   * Commits status 200 with `headers` on top of those already set, then sends the head at once:
+   * together with `firstChunk` when there is one, on its own otherwise.
+   * @returns what {@link SseSink.write} returns for `firstChunk`.
+   */
+  open(headers: Readonly<Record<string, string>>, firstChunk?: string): boolean;
+  /** Writes one chunk. `false` means the consumer is saturated: wait for drain. */
+  write(chunk: string): boolean;
+  /** Calls `listener` once, on the next drain. */
+  onceDrain(listener: () => void): void;
+  /** Forgets a listener given to {@link SseSink.onceDrain}. */
+  offDrain(listener: () => void): void;
+  /**
+   * Calls `listener` once when the response closes. `clientLeft` is true when the connection
+   * went away before the response finished, false when the server ended it.
+   */
+  onClose(listener: (clientLeft: boolean) => void): void;
+  /** Ends the response gracefully, flushing what is buffered. */
+  end(): void;
+  /** Drops the connection and whatever is still buffered. */
+  destroy(): void;
+}

@@ -1,0 +1,397 @@
+import { SseError } from './errors.js';
+import {
+  formatComment,
+  formatEvent,
+  formatRetry,
+  type FormatOptions,
+  type SseDefaultData,
+  type SseEventMap,
+  type SseMessage,
+} from './format.js';
+import { readLastEventId } from './id.js';
+import { createNodeSink, type NodeRequest, type NodeResponse } from './node-sink.js';
+import type { SseSink } from './sink.js';
+
+/**
+ * Why a stream closed:
+ * - `client`: the client went away;
+ * - `server`: the application called `close()`, or a piped source ended;
+ * - `overflow`: a slow client let more than `maxBufferedBytes` pile up;
+ * - `error`: a piped source failed.
+ */
+export type SseCloseReason = 'client' | 'server' | 'overflow' | 'error';
+
+/** Options of a stream, shared by `createSseStream` and every adapter. */
+export interface SseStreamOptions extends FormatOptions {
+  /**
+   * Sends a heartbeat comment after this many milliseconds without a write, so that idle
+   * timeouts of sockets, proxies and load balancers never cut a quiet stream. 0 turns it off.
+   * @default 15000
+   */
+  keepAliveMs?: number;
+  /**
+   * The most bytes a slow client may leave buffered on the server. Past it the stream closes
+   * with reason `overflow`: the client reconnects with `Last-Event-ID` instead of costing
+   * unbounded memory.
+   * @default 262144 (256 KiB)
+   */
+  maxBufferedBytes?: number;
+  /** A `retry` line sent with the head, in milliseconds. */
+  retryMs?: number;
+  /**
+   * Extra response headers sent when the stream opens. Headers set earlier by middleware are
+   * kept anyway; the SSE headers themselves cannot be overridden.
+   */
+  headers?: Readonly<Record<string, string>>;
+  /**
+   * Called when a piped source throws, before the stream closes with reason `error`. It may
+   * still send a final event. By default the error is logged and the client sees nothing.
+   */
+  onError?: (error: unknown, stream: SseStream<any>) => void;
+}
+
+/** Options of {@link SseStream.pipe}. */
+export interface SsePipeOptions {
+  /**
+   * Close the stream when the source ends, as `Readable.pipe` ends its destination.
+   * @default true
+   */
+  end?: boolean;
+}
+
+/** What `send` accepts besides a message: a bare string, when the `message` event takes one. */
+export type SseShorthand<TEvents extends SseEventMap> = string extends SseDefaultData<TEvents>
+  ? string
+  : never;
+
+/**
+ * A live Server-Sent Events response: `res.sse`, `reply.sse`, `ctx.sse`, or what
+ * {@link createSseStream} returns. `TEvents` maps event names to the type of their data.
+ *
+ * Opening is lazy: the first `send`, `comment`, `retry`, `open` or `pipe` commits status 200 and
+ * the SSE headers. Until then the handler can still answer anything else, such as 401 or 204.
+ */
+export interface SseStream<TEvents extends SseEventMap = SseEventMap> {
+  /** The validated `Last-Event-ID` request header, or `undefined`. */
+  readonly lastEventId: string | undefined;
+  /** True once the stream has closed, for whatever reason. */
+  readonly closed: boolean;
+  /** Why the stream closed, once it has. */
+  readonly closeReason: SseCloseReason | undefined;
+  /** True once the head has been committed. */
+  readonly opened: boolean;
+  /** Aborts when the stream closes: the client left, or the server closed it. */
+  readonly signal: AbortSignal;
+  /**
+   * Sends one event, written whole in a single write.
+   * @returns `true` once the event is handed to the socket (after a drain when the socket was
+   * full), `false` if the stream closed first. Never rejects.
+   * @throws {SseError} synchronously on a message that breaks the wire format; nothing is
+   * written and the stream stays usable.
+   */
+  send(message: SseMessage<TEvents> | SseShorthand<TEvents>): Promise<boolean>;
+  /** Sends a comment, which clients ignore. Line breaks become several comment lines. */
+  comment(text?: string): Promise<boolean>;
+  /** Tells the client how many milliseconds to wait before reconnecting. */
+  retry(ms: number): Promise<boolean>;
+  /** Commits the head now and flushes it, so that the client's `open` fires. */
+  open(): void;
+  /** Ends the response. Pending sends settle with `false`. Idempotent. */
+  close(): void;
+  /**
+   * Sends every message of `source`, waiting for the socket whenever it is full. When the
+   * client leaves, the source is stopped through its `return()`.
+   * @returns `true` if the source ran to its end, `false` if the stream closed first or the
+   * source failed. Never rejects: a failure goes to the `onError` option.
+   */
+  pipe(
+    source: AsyncIterable<SseMessage<TEvents> | SseShorthand<TEvents>> | Iterable<SseMessage<TEvents> | SseShorthand<TEvents>>,
+    options?: SsePipeOptions,
+  ): Promise<boolean>;
+  /** Calls `listener` once when the stream closes. Returns a function that removes it. */
+  onClose(listener: (reason: SseCloseReason) => void): () => void;
+}
+
+const DEFAULT_KEEP_ALIVE_MS = 15_000;
+const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
+const HEARTBEAT = ': ping\n';
+
+// Settled promises are immutable, so every unblocked send can share one.
+const SENT = Promise.resolve(true);
+const NOT_SENT = Promise.resolve(false);
+
+/** The headers that make a response an event stream for every client and proxy. */
+export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  // Lowercase and utf-8 exactly: Chromium fails on any other charset, and `eventsource`
+  // compares the type case-sensitively.
+  'content-type': 'text/event-stream; charset=utf-8',
+  // no-transform also keeps `compression` middleware from buffering the stream.
+  'cache-control': 'no-cache, no-transform',
+  // nginx buffers proxied responses unless told not to.
+  'x-accel-buffering': 'no',
+});
+
+/**
+ * Makes an SSE stream of a `node:http` response, or a `node:http2` one in compatibility mode.
+ *
+ * @example
+ * ```ts
+ * http.createServer((req, res) => {
+ *   const stream = createSseStream(req, res);
+ *   const timer = setInterval(() => stream.send({ event: 'tick', data: Date.now() }), 1000);
+ *   stream.onClose(() => clearInterval(timer));
+ * });
+ * ```
+ */
+export function createSseStream<TEvents extends SseEventMap = SseEventMap>(
+  req: NodeRequest,
+  res: NodeResponse,
+  options?: SseStreamOptions,
+): SseStream<TEvents> {
+  return createSseStreamFromSink<TEvents>(createNodeSink(req, res), options);
+}
+
+/** Makes an SSE stream on any {@link SseSink}: how adapters and other runtimes plug in. */
+export function createSseStreamFromSink<TEvents extends SseEventMap = SseEventMap>(
+  sink: SseSink,
+  options: SseStreamOptions = {},
+): SseStream<TEvents> {
+  return new Stream<TEvents>(sink, resolveStreamOptions(options));
+}
+
+/** Options with defaults applied and ranges checked, once per factory rather than per stream. */
+export interface ResolvedStreamOptions {
+  readonly keepAliveMs: number;
+  readonly maxBufferedBytes: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly openPrefix: string;
+  readonly format: FormatOptions | undefined;
+  readonly onError: (error: unknown, stream: SseStream<any>) => void;
+  /** Marks options that were already resolved, so adapters resolve them once. */
+  readonly resolved: true;
+}
+
+/**
+ * Applies defaults and validates stream options.
+ * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an out-of-range option.
+ */
+export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamOptions = {}): ResolvedStreamOptions {
+  if ('resolved' in options) return options;
+  const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+  const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  if (!isCount(keepAliveMs) || keepAliveMs > 2 ** 31 - 1) {
+    throw new SseError('ERR_SSE_INVALID_OPTION', `keepAliveMs must be an integer from 0 to 2147483647, not ${String(keepAliveMs)}.`);
+  }
+  if (!isCount(maxBufferedBytes) || maxBufferedBytes === 0) {
+    throw new SseError('ERR_SSE_INVALID_OPTION', `maxBufferedBytes must be a positive integer, not ${String(maxBufferedBytes)}.`);
+  }
+  if (options.serialize !== undefined && typeof options.serialize !== 'function') {
+    throw new SseError('ERR_SSE_INVALID_OPTION', 'serialize must be a function.');
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new SseError('ERR_SSE_INVALID_OPTION', 'onError must be a function.');
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = String(value);
+  Object.assign(headers, SSE_HEADERS);
+  let openPrefix = '';
+  if (options.retryMs !== undefined) {
+    try {
+      openPrefix = formatRetry(options.retryMs);
+    } catch (cause) {
+      throw new SseError('ERR_SSE_INVALID_OPTION', `retryMs must be a non-negative integer, not ${String(options.retryMs)}.`, { cause });
+    }
+  }
+  return {
+    keepAliveMs,
+    maxBufferedBytes,
+    headers,
+    openPrefix,
+    format: options.serialize ? { serialize: options.serialize } : undefined,
+    onError: options.onError ?? logPipeError,
+    resolved: true,
+  };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function logPipeError(error: unknown): void {
+  console.error('[ssekit] a piped source failed; the stream was closed:', error);
+}
+
+class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
+  readonly lastEventId: string | undefined;
+  closeReason: SseCloseReason | undefined = undefined;
+  opened = false;
+  private keepAlive: NodeJS.Timeout | undefined = undefined;
+  private drainWaiters: Array<(sent: boolean) => void> | undefined = undefined;
+  private closeListeners: Array<(reason: SseCloseReason) => void> | undefined = undefined;
+  private abort: AbortController | undefined = undefined;
+
+  constructor(
+    private readonly sink: SseSink,
+    private readonly options: ResolvedStreamOptions,
+  ) {
+    this.lastEventId = readLastEventId(sink.lastEventIdHeader);
+    if (sink.ended) this.closeReason = 'client';
+    else sink.onClose((clientLeft) => this.finish(clientLeft ? 'client' : 'server', false));
+  }
+
+  get closed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  get signal(): AbortSignal {
+    // Made on first use: most streams never need one, and it costs memory per connection.
+    if (!this.abort) {
+      this.abort = new AbortController();
+      if (this.closed) this.abort.abort();
+    }
+    return this.abort.signal;
+  }
+
+  send(message: SseMessage<TEvents> | SseShorthand<TEvents>): Promise<boolean> {
+    return this.write(formatEvent(message as SseMessage | string, this.options.format));
+  }
+
+  comment(text?: string): Promise<boolean> {
+    return this.write(formatComment(text));
+  }
+
+  retry(ms: number): Promise<boolean> {
+    return this.write(formatRetry(ms));
+  }
+
+  open(): void {
+    if (!this.opened && !this.closed) this.commit(undefined);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (!this.opened) this.commit(undefined);
+    this.finish('server');
+  }
+
+  onClose(listener: (reason: SseCloseReason) => void): () => void {
+    if (this.closeReason !== undefined) {
+      listener(this.closeReason);
+      return noop;
+    }
+    (this.closeListeners ??= []).push(listener);
+    return () => {
+      const listeners = this.closeListeners;
+      const index = listeners ? listeners.indexOf(listener) : -1;
+      if (index >= 0) listeners!.splice(index, 1);
+    };
+  }
+
+  async pipe(
+    source: AsyncIterable<SseMessage<TEvents> | SseShorthand<TEvents>> | Iterable<SseMessage<TEvents> | SseShorthand<TEvents>>,
+    { end = true }: SsePipeOptions = {},
+  ): Promise<boolean> {
+    if (this.closed) return false;
+    this.open();
+    const iterator =
+      Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+    // A source may sit idle for hours: race each step against the close so that a client
+    // leaving stops the source at once, not at its next message.
+    let stop!: () => void;
+    const stopped = new Promise<typeof STOPPED>((resolve) => (stop = () => resolve(STOPPED)));
+    const removeListener = this.onClose(stop);
+    try {
+      for (;;) {
+        const step = await Promise.race([iterator.next(), stopped]);
+        if (step === STOPPED) break;
+        if (step.done) {
+          if (end) this.close();
+          return true;
+        }
+        if (!(await this.send(step.value))) break;
+      }
+      // The stream closed first: stop the source, without waiting on a generator that is busy.
+      Promise.resolve(iterator.return?.()).catch(noop);
+      return false;
+    } catch (error) {
+      Promise.resolve(iterator.return?.()).catch(noop);
+      if (!this.closed) {
+        this.options.onError(error, this);
+        this.finish('error');
+      }
+      return false;
+    } finally {
+      removeListener();
+    }
+  }
+
+  private write(chunk: string): Promise<boolean> {
+    if (this.closeReason !== undefined) return NOT_SENT;
+    const sink = this.sink;
+    const ok = this.opened ? sink.write(chunk) : this.commit(chunk);
+    this.keepAlive?.refresh();
+    if (sink.bufferedBytes > this.options.maxBufferedBytes) {
+      this.finish('overflow');
+      return NOT_SENT;
+    }
+    if (ok) return SENT;
+    return new Promise((resolve) => {
+      if (!this.drainWaiters) {
+        this.drainWaiters = [];
+        sink.onceDrain(this.onDrain);
+      }
+      this.drainWaiters.push(resolve);
+    });
+  }
+
+  /** Commits the head, sending `chunk` with it, and starts the keep-alive. */
+  private commit(chunk: string | undefined): boolean {
+    const { openPrefix, headers, keepAliveMs } = this.options;
+    this.opened = true;
+    const first = openPrefix === '' ? chunk : openPrefix + (chunk ?? '');
+    const ok = this.sink.open(headers, first);
+    if (keepAliveMs > 0) {
+      this.keepAlive = setTimeout(this.heartbeat, keepAliveMs);
+      this.keepAlive.unref();
+    }
+    return ok;
+  }
+
+  private readonly heartbeat = (): void => {
+    // Bytes still queued mean the stream is not idle, only slow: no heartbeat on top of them.
+    if (this.sink.bufferedBytes === 0) this.write(HEARTBEAT);
+    else this.keepAlive?.refresh();
+  };
+
+  private readonly onDrain = (): void => {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = undefined;
+    if (waiters) for (const resolve of waiters) resolve(true);
+  };
+
+  /** Closes the stream once; `release` says whether the response still needs ending. */
+  private finish(reason: SseCloseReason, release = true): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    clearTimeout(this.keepAlive);
+    this.keepAlive = undefined;
+    const waiters = this.drainWaiters;
+    if (waiters) {
+      this.drainWaiters = undefined;
+      this.sink.offDrain(this.onDrain);
+      for (const resolve of waiters) resolve(false);
+    }
+    if (release) {
+      if (reason === 'server') this.sink.end();
+      else this.sink.destroy();
+    }
+    this.abort?.abort();
+    const listeners = this.closeListeners;
+    this.closeListeners = undefined;
+    if (listeners) for (const listener of listeners) listener(reason);
+  }
+}
+
+const STOPPED = Symbol('stopped');
+
+function noop(): void {}

@@ -1,0 +1,57 @@
+import type { Context, Middleware, Next } from 'koa';
+import {
+  createNodeSink,
+  createSseStreamFromSink,
+  resolveStreamOptions,
+  type SseStream,
+  type SseStreamOptions,
+} from '@ssekit/core';
+
+export * from '@ssekit/core';
+
+declare module 'koa' {
+  interface DefaultContext {
+    /** This response as a Server-Sent Events stream, made on first use by `sse()`. */
+    sse: SseStream;
+  }
+}
+
+/** Options of {@link sse}: those of every ssekit stream. */
+export type SseKoaOptions = SseStreamOptions;
+
+// Errors a socket raises when its client goes away mid-write. After the stream opens they are
+// a normal end, not an application error.
+const DISCONNECT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+
+/**
+ * Koa middleware that gives each context a `ctx.sse` stream. The stream is made when a handler
+ * first touches `ctx.sse` and opens on its first write; from then on Koa leaves the response to
+ * it, so `koa-compress` and friends never buffer events.
+ *
+ * @example
+ * ```ts
+ * app.use(sse());
+ * app.use((ctx) => {
+ *   ctx.sse.send({ event: 'hello', data: { at: Date.now() } });
+ * });
+ * ```
+ * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an out-of-range option.
+ */
+export function sse(options: SseKoaOptions = {}): Middleware {
+  const resolved = resolveStreamOptions(options);
+  return function sseMiddleware(ctx: Context, next: Next) {
+    let stream: SseStream | undefined;
+    const beforeOpen = (): void => {
+      ctx.respond = false;
+      const onerror = ctx.onerror;
+      ctx.onerror = (error) => {
+        if (!DISCONNECT_CODES.has((error as NodeJS.ErrnoException | null)?.code ?? '')) onerror.call(ctx, error);
+      };
+    };
+    Object.defineProperty(ctx, 'sse', {
+      configurable: true,
+      get: () => (stream ??= createSseStreamFromSink(createNodeSink(ctx.req, ctx.res, { beforeOpen }), resolved)),
+    });
+    return next();
+  };
+}
