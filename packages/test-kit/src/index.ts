@@ -1,0 +1,3 @@
+export * from './reader.js';
+export * from './servers.js';
+export * from './wait.js';

@@ -1,0 +1,139 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import Fastify from 'fastify';
+import Koa from 'koa';
+import { createSseStream, type SseStream, type SseStreamOptions } from '@ssekit/core';
+import { sse as expressSse } from '@ssekit/express';
+import ssePlugin from '@ssekit/fastify';
+import { sse as koaSse } from '@ssekit/koa';
+
+/** Every server ssekit runs on; the contract suite runs once per entry. */
+export const FRAMEWORKS = ['node', 'express', 'fastify', 'koa'] as const;
+export type Framework = (typeof FRAMEWORKS)[number];
+
+/** What a framework-neutral test route gets to work with. */
+export interface RouteContext {
+  /** `res.sse`, `reply.sse`, `ctx.sse`, or `createSseStream(req, res)`. */
+  readonly stream: SseStream;
+  /** The Node request underneath. */
+  readonly request: http.IncomingMessage;
+  /** Answers with a plain status and body through the framework's own API. */
+  reject(status: number, body?: string): void;
+}
+
+export type TestRoute = (context: RouteContext) => unknown;
+
+export interface TestApp {
+  readonly framework: Framework;
+  readonly url: string;
+  /** Every stream the route was handed, in order. */
+  readonly streams: SseStream[];
+  /** Errors the framework reported (Koa's `app.on('error')`, Fastify's error handler, ...). */
+  readonly errors: unknown[];
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  options?: SseStreamOptions;
+}
+
+/** A header that middleware running before the route sets, which the stream must keep. */
+export const EARLIER_HEADER = { name: 'x-request-id', value: 'req-42' } as const;
+
+/**
+ * Starts `framework` on 127.0.0.1, port 0, with an earlier middleware that sets
+ * {@link EARLIER_HEADER}, ssekit mounted the framework's own way, and `route` at `/events`.
+ */
+export async function startApp(framework: Framework, route: TestRoute, { options }: StartOptions = {}): Promise<TestApp> {
+  const streams: SseStream[] = [];
+  const errors: unknown[] = [];
+  const run = (context: RouteContext) => {
+    streams.push(context.stream);
+    Promise.resolve()
+      .then(() => route(context))
+      .catch((error) => errors.push(error));
+  };
+
+  switch (framework) {
+    case 'node': {
+      const server = http.createServer((req, res) => {
+        res.setHeader(EARLIER_HEADER.name, EARLIER_HEADER.value);
+        if (req.url !== '/events') return void res.writeHead(404).end();
+        const reject = (status: number, body = '') => void res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
+        run({ stream: createSseStream(req, res, options), request: req, reject });
+      });
+      return listen(framework, server, streams, errors);
+    }
+    case 'express': {
+      const app = express();
+      app.use((_req, res, next) => {
+        res.set(EARLIER_HEADER.name, EARLIER_HEADER.value);
+        next();
+      });
+      app.use(expressSse(options));
+      app.get('/events', (req, res) => {
+        run({ stream: res.sse, request: req, reject: (status, body = '') => void res.status(status).type('text/plain').send(body) });
+      });
+      return listen(framework, http.createServer(app), streams, errors);
+    }
+    case 'koa': {
+      const app = new Koa();
+      app.on('error', (error) => errors.push(error));
+      app.use(async (ctx, next) => {
+        ctx.set(EARLIER_HEADER.name, EARLIER_HEADER.value);
+        await next();
+      });
+      app.use(koaSse(options));
+      app.use((ctx) => {
+        if (ctx.path !== '/events') return;
+        run({
+          stream: ctx.sse,
+          request: ctx.req,
+          reject: (status, body = '') => {
+            ctx.status = status;
+            ctx.type = 'text/plain';
+            ctx.body = body;
+          },
+        });
+      });
+      return listen(framework, http.createServer(app.callback()), streams, errors);
+    }
+    case 'fastify': {
+      const app = Fastify();
+      await app.register(ssePlugin, options ?? {});
+      app.addHook('onRequest', (_request, reply, done) => {
+        reply.header(EARLIER_HEADER.name, EARLIER_HEADER.value);
+        done();
+      });
+      app.setErrorHandler((error, _request, reply) => {
+        errors.push(error);
+        void reply.code(500).send();
+      });
+      // A synchronous handler: Fastify then waits for the reply to be sent or hijacked.
+      app.get('/events', (request, reply) => {
+        run({ stream: reply.sse, request: request.raw, reject: (status, body = '') => void reply.code(status).type('text/plain').send(body) });
+      });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = app.server.address() as AddressInfo;
+      return { framework, url: `http://127.0.0.1:${port}`, streams, errors, close: () => app.close() };
+    }
+  }
+}
+
+async function listen(framework: Framework, server: http.Server, streams: SseStream[], errors: unknown[]): Promise<TestApp> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    framework,
+    url: `http://127.0.0.1:${port}`,
+    streams,
+    errors,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const stream of streams) stream.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
