@@ -382,8 +382,10 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       for (const resolve of waiters) resolve(false);
     }
     if (release) {
-      if (reason === 'server') this.sink.end();
-      else this.sink.destroy();
+      // An overflowing client holds memory hostage: drop it, buffer and all. Otherwise end
+      // gracefully, so that what was already sent still arrives.
+      if (reason === 'overflow') this.sink.destroy();
+      else this.sink.end();
     }
     this.abort?.abort();
     const listeners = this.closeListeners;
