@@ -15,8 +15,9 @@ const config: Config = {
     '^.+\\.ts$': swc('typescript'),
     '^.+\\.m?js$': swc('ecmascript'),
   },
-  // The real SSE clients ship as ESM only; every other dependency stays untransformed.
-  transformIgnorePatterns: ['/node_modules/(?!\\.pnpm/|eventsource)'],
+  // These ship as ESM only (the real SSE clients, and light-my-request's cookie parser);
+  // every other dependency stays untransformed.
+  transformIgnorePatterns: ['/node_modules/(?!\\.pnpm/|eventsource/|eventsource-parser/|cookie/)'],
   moduleNameMapper: {
     // Sources import siblings as `./x.js`, as ESM requires; jest resolves the `.ts` behind them.
     '^(\\.{1,2}/.*)\\.js$': '$1',

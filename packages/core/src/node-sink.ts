@@ -45,10 +45,10 @@ class NodeSink implements SseSink {
     this.lastEventIdHeader = req.headers['last-event-id'];
   }
 
-  get ended(): boolean {
+  get closedBy(): 'server' | 'client' | undefined {
     const res = this.res;
-    if (res.writableEnded) return true;
-    return res.stream ? res.stream.destroyed : res.destroyed;
+    if (res.writableEnded) return 'server';
+    return (res.stream ? res.stream.destroyed : res.destroyed) ? 'client' : undefined;
   }
 
   get bufferedBytes(): number {
@@ -64,13 +64,16 @@ class NodeSink implements SseSink {
     res.statusCode = 200;
     res.removeHeader('content-length');
     for (const name in headers) res.setHeader(name, headers[name]!);
+    // A quiet stream is healthy: no idle timeout may kill it, and events go out at once. The
+    // calls are optional because test doubles such as Fastify's inject() give partial sockets.
     if (this.req.httpVersionMajor < 2) {
       // Illegal on HTTP/2, where Node throws on it.
       res.setHeader('connection', 'keep-alive');
-      // A quiet stream is healthy: no socket idle timeout may kill it, and events go out now.
-      res.socket?.setNoDelay(true);
+      res.socket?.setTimeout?.(0);
+      res.socket?.setNoDelay?.(true);
+    } else {
+      res.setTimeout(0);
     }
-    res.setTimeout(0);
     this.flushes = typeof res.flush === 'function';
     if (firstChunk === undefined) {
       res.flushHeaders();
@@ -96,7 +99,9 @@ class NodeSink implements SseSink {
 
   onClose(listener: (clientLeft: boolean) => void): void {
     // The response's close, never the request's: the request closes as soon as its body is read.
-    this.res.once('close', () => listener(!this.res.writableFinished));
+    // HTTP/2's compatibility layer reports writableFinished even for a cancelled stream, so a
+    // response counts as finished only when it was also ended.
+    this.res.once('close', () => listener(!(this.res.writableEnded && this.res.writableFinished)));
   }
 
   end(): void {

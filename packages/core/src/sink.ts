@@ -7,8 +7,11 @@
 export interface SseSink {
   /** The raw `Last-Event-ID` request header, as the server received it. */
   readonly lastEventIdHeader: string | string[] | undefined;
-  /** True once the response can take no more bytes: ended, or its connection is gone. */
-  readonly ended: boolean;
+  /**
+   * Who already closed the response, if anyone: `server` when it was ended, `client` when its
+   * connection is gone. A stream made on such a response starts closed.
+   */
+  readonly closedBy: 'server' | 'client' | undefined;
   /** Bytes accepted but not yet handed to the operating system. */
   readonly bufferedBytes: number;
   /**

@@ -1,3 +1,4 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { SseError } from './errors.js';
 import {
   formatComment,
@@ -192,7 +193,15 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
     throw new SseError('ERR_SSE_INVALID_OPTION', 'onError must be a function.');
   }
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = String(value);
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch (cause) {
+      throw new SseError('ERR_SSE_INVALID_OPTION', `headers has an invalid header: ${JSON.stringify(name)}.`, { cause });
+    }
+    headers[name.toLowerCase()] = String(value);
+  }
   Object.assign(headers, SSE_HEADERS);
   let openPrefix = '';
   if (options.retryMs !== undefined) {
@@ -235,8 +244,8 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     private readonly options: ResolvedStreamOptions,
   ) {
     this.lastEventId = readLastEventId(sink.lastEventIdHeader);
-    if (sink.ended) this.closeReason = 'client';
-    else sink.onClose((clientLeft) => this.finish(clientLeft ? 'client' : 'server', false));
+    this.closeReason = sink.closedBy;
+    if (!this.closeReason) sink.onClose((clientLeft) => this.finish(clientLeft ? 'client' : 'server', false));
   }
 
   get closed(): boolean {

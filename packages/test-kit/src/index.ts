@@ -1,3 +1,4 @@
 export * from './reader.js';
+export * from './http2.js';
 export * from './servers.js';
 export * from './wait.js';

@@ -24,6 +24,8 @@ export interface SseReader {
   resume(): void;
   /** Drops the connection, as a client that leaves does. */
   close(): void;
+  /** Drops the connection with a TCP reset, as a crashed client or a middlebox does. */
+  reset(): void;
 }
 
 export interface ReadOptions {
@@ -98,6 +100,7 @@ export function readSse(url: string, options: ReadOptions = {}): Promise<SseRead
         pause: () => response.pause(),
         resume: () => response.resume(),
         close: () => request.destroy(),
+        reset: () => (request.socket ? request.socket.resetAndDestroy() : request.destroy()),
       });
     });
   });
