@@ -24,9 +24,7 @@ const config: Config = {
     '^@ssekit/(core|express|fastify|koa|test-kit)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testTimeout: 20_000,
-  // A leaked handle is a defect: fail loudly instead of hanging or exiting silently.
-  detectOpenHandles: false,
-  forceExit: false,
+  reporters: ['default', '<rootDir>/test/results-reporter.cjs'],
 };
 
 export default config;
