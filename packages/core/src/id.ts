@@ -20,8 +20,9 @@ export function isValidEventId(id: string): boolean {
 
 /**
  * Reads a `Last-Event-ID` request header and returns it only when it is a valid, non-empty id.
- * Anything else (absent, repeated, oversized, non-ASCII, edge whitespace) reads as `undefined`,
- * so hostile values never reach application code.
+ * Anything else (absent, oversized, non-ASCII, control characters) reads as `undefined`, so
+ * hostile values never reach application code. Node joins a repeated header into `a, b`, which
+ * is a well-formed id that matches nothing, so replay treats it as unknown.
  */
 export function readLastEventId(header: string | string[] | undefined): string | undefined {
   if (typeof header !== 'string' || header.length === 0 || header.length > MAX_EVENT_ID_LENGTH) {

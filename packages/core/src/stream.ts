@@ -117,9 +117,16 @@ const DEFAULT_KEEP_ALIVE_MS = 15_000;
 const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
 const HEARTBEAT = ': ping\n';
 
-// Settled promises are immutable, so every unblocked send can share one.
-const SENT = Promise.resolve(true);
+// Settled promises are immutable, so every unblocked send can share one. Core modules compare
+// against SENT to learn, without awaiting, that a write did not block.
+export const SENT = Promise.resolve(true);
 const NOT_SENT = Promise.resolve(false);
+
+/**
+ * Internal to core: writes text that is already a formatted event, so that a channel formats an
+ * event once and hands the same string to every subscriber.
+ */
+export const WRITE_TEXT = Symbol('ssekit.writeText');
 
 /** The headers that make a response an event stream for every client and proxy. */
 export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -332,6 +339,10 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     } finally {
       removeListener();
     }
+  }
+
+  [WRITE_TEXT](text: string): Promise<boolean> {
+    return this.write(text);
   }
 
   private write(chunk: string): Promise<boolean> {

@@ -14,7 +14,8 @@ declare global {
   namespace Express {
     interface Response {
       /** This response as a Server-Sent Events stream, made on first use by `sse()`. */
-      sse: SseStream;
+      // `any` lets a handler assign it to a typed `SseStream<MyEvents>` without a cast.
+      sse: SseStream<any>;
     }
   }
 }

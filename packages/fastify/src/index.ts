@@ -14,7 +14,8 @@ export * from '@ssekit/core';
 declare module 'fastify' {
   interface FastifyReply {
     /** This reply as a Server-Sent Events stream, made on first use. */
-    readonly sse: SseStream;
+    // `any` lets a handler assign it to a typed `SseStream<MyEvents>` without a cast.
+    readonly sse: SseStream<any>;
   }
 }
 

@@ -5,7 +5,7 @@ import { SseError } from '@ssekit/core';
 import ssePlugin, { ssePlugin as namedPlugin } from '@ssekit/fastify';
 import { readSse, readSseOverHttp2 } from '@ssekit/test-kit';
 
-const urlOf = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+const urlOf = (app: { server: Pick<FastifyInstance['server'], 'address'> }) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
 describe('@ssekit/fastify', () => {
   test('the default export and the named ssePlugin are one fastify-plugin', () => {

@@ -12,7 +12,8 @@ export * from '@ssekit/core';
 declare module 'koa' {
   interface DefaultContext {
     /** This response as a Server-Sent Events stream, made on first use by `sse()`. */
-    sse: SseStream;
+    // `any` lets a handler assign it to a typed `SseStream<MyEvents>` without a cast.
+    sse: SseStream<any>;
   }
 }
 

@@ -1,0 +1,126 @@
+/**
+ * The built packages, as users load them: plain `node` processes started from the repository
+ * root resolve `@ssekit/*` through node_modules and each package.json `exports`, into
+ * packages/<name>/dist. Every other test runs on the sources, so this one proves the build.
+ * `pnpm test` builds first; run `pnpm build` yourself before running this file alone.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+const PACKAGES = ['core', 'express', 'fastify', 'koa'] as const;
+type PackageName = (typeof PACKAGES)[number];
+const DIST_FILES = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
+
+const distOf = (name: PackageName) => path.join(ROOT, 'packages', name, 'dist');
+
+/** Fails, rather than skips, when the build is missing or incomplete. */
+function requireBuilt(name: PackageName): void {
+  const missing = DIST_FILES.filter((file) => !existsSync(path.join(distOf(name), file)));
+  if (missing.length > 0) {
+    throw new Error(
+      `packages/${name}/dist is not built (missing ${missing.join(', ')}). Run \`pnpm build\` at the repository root first; \`pnpm test\` does it for you.`,
+    );
+  }
+}
+
+/** Runs a script in a fresh `node` from the repository root and returns what it printed as JSON. */
+function runNode(format: 'cjs' | 'esm', script: string): Promise<Record<string, unknown>> {
+  const args = format === 'esm' ? ['--input-type=module', '-e', script] : ['-e', script];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { cwd: ROOT, timeout: 20_000 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`node ${format} failed: ${error.message}\n${stderr}`));
+      try {
+        resolve(JSON.parse(stdout) as Record<string, unknown>);
+      } catch {
+        reject(new Error(`node ${format} printed no JSON:\n${stdout}\n${stderr}`));
+      }
+    });
+  });
+}
+
+// What every entry point must show, loaded either way: core's API (the adapters re-export it),
+// the same SseError class as core itself, and a working serializer and error code.
+const probe = (load: string, name: PackageName) => `
+${load}
+const core = await importOrRequire('@ssekit/core');
+let thrown;
+try { m.formatEvent({ event: 'a\\nb', data: 'x' }); } catch (error) { thrown = error; }
+console.log(JSON.stringify({
+  resolved,
+  formatEvent: typeof m.formatEvent,
+  createSseStream: typeof m.createSseStream,
+  SseError: typeof m.SseError,
+  sameSseErrorAsCore: m.SseError === core.SseError,
+  text: m.formatEvent({ data: 'x' }),
+  thrownCode: thrown instanceof m.SseError ? thrown.code : String(thrown),
+  sse: typeof m.sse,
+  default: typeof m.default,
+  ssePlugin: typeof m.ssePlugin,
+  defaultIsSsePlugin: m.default === m.ssePlugin,
+  name: ${JSON.stringify(name)},
+}));
+`;
+
+const cjsScript = (name: PackageName) =>
+  `(async () => {${probe(
+    `const importOrRequire = async (id) => require(id);
+const m = require('@ssekit/${name}');
+const resolved = require.resolve('@ssekit/${name}');`,
+    name,
+  )}})().catch((error) => { console.error(error); process.exit(1); });`;
+
+const esmScript = (name: PackageName) =>
+  probe(
+    `const importOrRequire = (id) => import(id);
+const m = await import('@ssekit/${name}');
+const resolved = new URL(import.meta.resolve('@ssekit/${name}')).pathname;`,
+    name,
+  );
+
+const common = {
+  formatEvent: 'function',
+  createSseStream: 'function',
+  SseError: 'function',
+  sameSseErrorAsCore: true,
+  text: 'data: x\n\n',
+  thrownCode: 'ERR_SSE_INVALID_FIELD',
+};
+
+// The entry point each adapter adds on top of core's API.
+const extras: Record<PackageName, Record<string, unknown>> = {
+  core: { sse: 'undefined', default: 'undefined', ssePlugin: 'undefined' },
+  express: { sse: 'function', default: 'undefined', ssePlugin: 'undefined' },
+  koa: { sse: 'function', default: 'undefined', ssePlugin: 'undefined' },
+  fastify: { sse: 'undefined', default: 'function', ssePlugin: 'function', defaultIsSsePlugin: true },
+};
+
+describe.each(PACKAGES)('@ssekit/%s', (name) => {
+  test('dist has ESM, CJS and a declaration file for each', () => {
+    requireBuilt(name);
+    for (const file of DIST_FILES) expect(existsSync(path.join(distOf(name), file))).toBe(true);
+  });
+
+  test('require() loads the CJS build', async () => {
+    requireBuilt(name);
+    const result = await runNode('cjs', cjsScript(name));
+    expect(result).toMatchObject({ ...common, ...extras[name], resolved: path.join(distOf(name), 'index.cjs') });
+  });
+
+  test('import() loads the ESM build', async () => {
+    requireBuilt(name);
+    const result = await runNode('esm', esmScript(name));
+    expect(result).toMatchObject({ ...common, ...extras[name], resolved: path.join(distOf(name), 'index.js') });
+  });
+});
+
+test('the CJS fastify plugin, require(...).default, carries its fastify-plugin metadata', async () => {
+  requireBuilt('fastify');
+  const result = await runNode(
+    'cjs',
+    `const m = require('@ssekit/fastify');
+console.log(JSON.stringify({ type: typeof m.default, same: m.default === m.ssePlugin, name: m.default[Symbol.for('plugin-meta')]?.name ?? null }));`,
+  );
+  expect(result).toEqual({ type: 'function', same: true, name: '@ssekit/fastify' });
+});
