@@ -6,12 +6,14 @@
  * - `ERR_SSE_INVALID_DATA`: the serializer could not turn `data` into a string.
  * - `ERR_SSE_INVALID_OPTION`: an option passed to a factory is out of range.
  * - `ERR_SSE_HEADERS_SENT`: the stream cannot open because the response already started.
+ * - `ERR_SSE_CLOSED`: a channel was used after `close()`.
  */
 export type SseErrorCode =
   | 'ERR_SSE_INVALID_FIELD'
   | 'ERR_SSE_INVALID_DATA'
   | 'ERR_SSE_INVALID_OPTION'
-  | 'ERR_SSE_HEADERS_SENT';
+  | 'ERR_SSE_HEADERS_SENT'
+  | 'ERR_SSE_CLOSED';
 
 /**
  * The one error class ssekit throws. Misuse throws it synchronously; a client that leaves

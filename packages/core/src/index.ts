@@ -24,3 +24,20 @@ export {
   type SseStream,
   type SseStreamOptions,
 } from './stream.js';
+export {
+  createChannel,
+  type Channel,
+  type ChannelEvent,
+  type ChannelMessage,
+  type ChannelOptions,
+  type SubscribeOptions,
+} from './channel.js';
+export {
+  createMemoryBackplane,
+  type Backplane,
+  type BackplaneEntry,
+  type BackplanePublish,
+  type BackplaneReplay,
+  type MemoryBackplaneOptions,
+} from './backplane.js';
+export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';

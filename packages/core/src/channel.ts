@@ -1,0 +1,313 @@
+import { createMemoryBackplane, type Backplane, type BackplaneEntry } from './backplane.js';
+import { SseError } from './errors.js';
+import { formatEvent, type SseEventMap } from './format.js';
+import type { MemoryHistoryOptions, HistoryStore } from './history.js';
+import { SENT, WRITE_TEXT, type SseStream } from './stream.js';
+
+/** What a channel publishes: an event name and its data, and optionally an id of your own. */
+export type ChannelMessage<TEvents extends SseEventMap = SseEventMap> =
+  | { [K in keyof TEvents & string]: { event: K; data?: TEvents[K]; id?: string | number } }[keyof TEvents & string]
+  | ('message' extends keyof TEvents ? { event?: undefined; data?: TEvents['message']; id?: string | number } : never);
+
+/** An event as a subscriber's filter sees it. */
+export type ChannelEvent<TEvents extends SseEventMap = SseEventMap> = {
+  [K in keyof TEvents & string]: { readonly id: string; readonly event: K; readonly data: TEvents[K] };
+}[keyof TEvents & string];
+
+/** Options of {@link Channel.subscribe}. */
+export interface SubscribeOptions<TEvents extends SseEventMap = SseEventMap> {
+  /**
+   * Decides, per event, whether this subscriber may see it. It holds for replay too, so use it
+   * for authorization: a `Last-Event-ID` never reaches past it.
+   */
+  filter?: (event: ChannelEvent<TEvents>) => boolean;
+  /**
+   * Where to resume from: every event after this id is replayed before live delivery.
+   * @default stream.lastEventId
+   */
+  lastEventId?: string;
+}
+
+/** Options of {@link createChannel}. */
+export interface ChannelOptions {
+  /**
+   * The channel's name in its backplane: channels that share a backplane and a name share one
+   * feed, across processes too.
+   * @default 'events'
+   */
+  name?: string;
+  /** Fan-out and history. @default an in-memory backplane, private to this channel */
+  backplane?: Backplane;
+  /** History of the default in-memory backplane: options, or a store of your own. */
+  history?: MemoryHistoryOptions | HistoryStore;
+  /**
+   * Turns non-string data into text, once per publish.
+   * @default JSON.stringify
+   */
+  serialize?: (data: unknown) => string;
+  /**
+   * Turns text from another process back into data, for filters.
+   * @default JSON.parse
+   */
+  deserialize?: (text: string) => unknown;
+  /**
+   * The event a subscriber receives when its `Last-Event-ID` is unknown or too old to replay: a
+   * signal to refetch its state, since events were missed. Its id is the newest event's, so the
+   * client resumes from there next time.
+   * @default 'reset'
+   */
+  resetEvent?: string;
+  /**
+   * The most events one resume may replay; a client further behind gets the reset event, which
+   * bounds the work a `Last-Event-ID` can cause.
+   * @default 10000
+   */
+  maxReplayEvents?: number;
+  /** Called when a subscriber's filter throws; that subscriber's stream is then closed. */
+  onError?: (error: unknown) => void;
+}
+
+/** A feed that many streams subscribe to, with replay after `Last-Event-ID`. */
+export interface Channel<TEvents extends SseEventMap = SseEventMap> {
+  /**
+   * Starts delivery to `stream`, opening it, after replaying what it missed since its
+   * `Last-Event-ID`. Unsubscribes by itself when the stream closes.
+   * @returns a function that unsubscribes.
+   */
+  subscribe(stream: SseStream<TEvents> | SseStream<any>, options?: SubscribeOptions<TEvents>): () => void;
+  /**
+   * Publishes one event to every subscriber, on every process the backplane reaches.
+   * @returns the event's id, once the backplane has it.
+   * @throws {SseError} synchronously on an invalid message; rejects when the backplane cannot
+   * take it (a Redis outage, say), so nothing is dropped silently.
+   */
+  publish(message: ChannelMessage<TEvents>): Promise<string>;
+  /** The number of subscribed streams on this process. */
+  readonly size: number;
+  /** Closes every subscribed stream and stops delivery. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** How a channel reaches core's streams: with text that is already a formatted event. */
+type TextTarget = SseStream<any> & { [WRITE_TEXT](text: string): Promise<boolean> };
+
+interface Subscriber {
+  readonly stream: TextTarget;
+  readonly filter: ((event: ChannelEvent<any>) => boolean) | undefined;
+  /** Live entries held back while the subscriber catches up. */
+  pending: BackplaneEntry[] | undefined;
+  /** Entries at or before this position were already covered by replay. */
+  coveredThrough: number | bigint | undefined;
+}
+
+/**
+ * Makes a channel: one feed, formatted once per event, written to every subscriber, with a
+ * bounded history so that a reconnecting client misses nothing.
+ *
+ * @example
+ * ```ts
+ * const prices = createChannel<{ price: { symbol: string; value: number } }>();
+ * app.get('/prices', sse(), (req, res) => prices.subscribe(res.sse));
+ * await prices.publish({ event: 'price', data: { symbol: 'ACME', value: 42 } });
+ * ```
+ */
+export function createChannel<TEvents extends SseEventMap = SseEventMap>(options: ChannelOptions = {}): Channel<TEvents> {
+  return new ChannelImpl<TEvents>(options);
+}
+
+class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
+  private readonly name: string;
+  private readonly backplane: Backplane;
+  private readonly ownsBackplane: boolean;
+  private readonly serialize: (data: unknown) => string;
+  private readonly deserialize: (text: string) => unknown;
+  private readonly resetEvent: string;
+  private readonly maxReplayEvents: number;
+  private readonly onError: (error: unknown) => void;
+  private readonly subscribers = new Set<Subscriber>();
+  /** Resolves once the backplane delivers; undefined when it delivered from the start. */
+  private ready: Promise<void> | undefined;
+  private stopDelivery: (() => void) | undefined;
+  private closed = false;
+  /** Each entry is formatted once, and decoded for filters once, however many read it. */
+  private readonly texts = new WeakMap<BackplaneEntry, string>();
+  private readonly decoded = new WeakMap<BackplaneEntry, ChannelEvent<TEvents>>();
+
+  constructor(options: ChannelOptions) {
+    const { name = 'events', backplane, history, resetEvent = 'reset', maxReplayEvents = 10_000 } = options;
+    if (backplane && history) {
+      throw new SseError('ERR_SSE_INVALID_OPTION', 'history configures the default backplane; a backplane of your own keeps its own history.');
+    }
+    if (!Number.isSafeInteger(maxReplayEvents) || maxReplayEvents < 0) {
+      throw new SseError('ERR_SSE_INVALID_OPTION', `maxReplayEvents must be a non-negative integer, not ${String(maxReplayEvents)}.`);
+    }
+    formatEvent({ event: resetEvent }); // throws on a name that could not go on the wire
+    this.name = name;
+    this.ownsBackplane = !backplane;
+    this.backplane =
+      backplane ??
+      createMemoryBackplane({ history: history && 'append' in history ? () => history : history });
+    this.serialize = options.serialize ?? JSON.stringify;
+    this.deserialize = options.deserialize ?? JSON.parse;
+    this.resetEvent = resetEvent;
+    this.maxReplayEvents = maxReplayEvents;
+    this.onError = options.onError ?? ((error) => console.error('[ssekit] a channel filter threw; its stream was closed:', error));
+
+    const subscription = this.backplane.subscribe(name, this.deliver);
+    if (typeof subscription === 'function') this.stopDelivery = subscription;
+    else {
+      this.ready = subscription.then((stop) => {
+        if (this.closed) stop();
+        else this.stopDelivery = stop;
+      });
+    }
+  }
+
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  subscribe(stream: SseStream<any>, options: SubscribeOptions<TEvents> = {}): () => void {
+    if (this.closed) throw new SseError('ERR_SSE_CLOSED', 'This channel is closed.');
+    if (!(WRITE_TEXT in stream)) {
+      throw new SseError('ERR_SSE_INVALID_OPTION', 'subscribe takes a stream made by ssekit.');
+    }
+    if (stream.closed) return noop;
+    stream.open();
+    const lastEventId = options.lastEventId ?? stream.lastEventId;
+    const subscriber: Subscriber = {
+      stream: stream as TextTarget,
+      filter: options.filter as Subscriber['filter'],
+      // Subscribe first and hold live events, so that none slips between replay and live.
+      pending: lastEventId !== undefined || this.ready ? [] : undefined,
+      coveredThrough: undefined,
+    };
+    this.subscribers.add(subscriber);
+    const removeCloseListener = stream.onClose(() => this.subscribers.delete(subscriber));
+    if (subscriber.pending) void this.catchUp(subscriber, lastEventId);
+    return () => {
+      this.subscribers.delete(subscriber);
+      removeCloseListener();
+    };
+  }
+
+  publish(message: ChannelMessage<TEvents>): Promise<string> {
+    if (this.closed) throw new SseError('ERR_SSE_CLOSED', 'This channel is closed.');
+    const { event, data, id } = message as { event?: string; data?: unknown; id?: string | number };
+    const raw = typeof data === 'string';
+    let text: string | undefined;
+    if (data !== undefined) {
+      try {
+        text = raw ? data : this.serialize(data);
+      } catch (cause) {
+        throw new SseError('ERR_SSE_INVALID_DATA', 'The serializer threw on this data.', { cause });
+      }
+      if (typeof text !== 'string') throw new SseError('ERR_SSE_INVALID_DATA', `The serializer returned ${typeof text}, not a string.`);
+    }
+    // Validates event and id exactly as they will be written, before the backplane sees them.
+    formatEvent({ event, id, data: text });
+    return this.backplane.publish(this.name, {
+      id: id === undefined ? undefined : String(id),
+      event: event === 'message' ? undefined : event,
+      text,
+      raw,
+      value: data,
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopDelivery?.();
+    for (const { stream } of [...this.subscribers]) stream.close();
+    this.subscribers.clear();
+    await this.ready?.catch(noop);
+    if (this.ownsBackplane) await this.backplane.close();
+  }
+
+  /** The one path every event takes to subscribers: formatted once, then written as is. */
+  private readonly deliver = (entry: BackplaneEntry): void => {
+    if (this.subscribers.size === 0) return;
+    const text = this.textOf(entry);
+    for (const subscriber of this.subscribers) {
+      if (subscriber.pending) subscriber.pending.push(entry);
+      else if (this.allows(subscriber, entry)) void subscriber.stream[WRITE_TEXT](text);
+    }
+  };
+
+  private textOf(entry: BackplaneEntry): string {
+    let text = this.texts.get(entry);
+    if (text === undefined) {
+      text = formatEvent({ event: entry.event, id: entry.id, data: entry.text });
+      this.texts.set(entry, text);
+    }
+    return text;
+  }
+
+  private allows(subscriber: Subscriber, entry: BackplaneEntry): boolean {
+    if (subscriber.coveredThrough !== undefined) {
+      if (entry.position <= subscriber.coveredThrough) return false;
+      subscriber.coveredThrough = undefined;
+    }
+    if (!subscriber.filter) return true;
+    try {
+      return subscriber.filter(this.eventOf(entry));
+    } catch (error) {
+      this.onError(error);
+      subscriber.stream.close();
+      return false;
+    }
+  }
+
+  private eventOf(entry: BackplaneEntry): ChannelEvent<TEvents> {
+    let event = this.decoded.get(entry);
+    if (!event) {
+      const data = 'value' in entry ? entry.value : entry.text === undefined || entry.raw ? entry.text : this.deserialize(entry.text);
+      event = { id: entry.id, event: entry.event ?? 'message', data } as ChannelEvent<TEvents>;
+      this.decoded.set(entry, event);
+    }
+    return event;
+  }
+
+  /** Replays what the subscriber missed, then releases the live events held meanwhile. */
+  private async catchUp(subscriber: Subscriber, lastEventId: string | undefined): Promise<void> {
+    const { stream } = subscriber;
+    try {
+      await this.ready;
+      if (lastEventId !== undefined) {
+        const replay = await this.backplane.replay(this.name, lastEventId, this.maxReplayEvents);
+        if (replay.found) {
+          for (const entry of replay.entries) {
+            if (!(await this.write(subscriber, entry))) return;
+          }
+          subscriber.coveredThrough = replay.entries.at(-1)?.position ?? replay.position;
+        } else {
+          // The client missed events it can no longer get: say so, and resume from the newest.
+          const { latest } = replay;
+          subscriber.coveredThrough = latest?.position;
+          const reset = formatEvent({ event: this.resetEvent, id: latest?.id ?? '', data: JSON.stringify({ lastEventId }) });
+          if (!(await stream[WRITE_TEXT](reset))) return;
+        }
+      }
+      // Live events arrived meanwhile; any the replay already covered are skipped by position.
+      const pending = subscriber.pending!;
+      for (let i = 0; i < pending.length; i++) {
+        if (!(await this.write(subscriber, pending[i]!))) return;
+      }
+      subscriber.pending = undefined;
+    } catch (error) {
+      this.onError(error);
+      stream.close();
+    }
+  }
+
+  /** Writes one entry to one subscriber, waiting for the socket only when it is full. */
+  private write(subscriber: Subscriber, entry: BackplaneEntry): boolean | Promise<boolean> {
+    if (subscriber.stream.closed) return false;
+    if (!this.allows(subscriber, entry)) return true;
+    const sent = subscriber.stream[WRITE_TEXT](this.textOf(entry));
+    return sent === SENT || sent;
+  }
+}
+
+function noop(): void {}

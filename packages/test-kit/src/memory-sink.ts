@@ -1,0 +1,87 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { SseSink } from '@ssekit/core';
+
+/** An in-memory sink: what the stream writes, parsed, with a socket you can fill and drain. */
+export interface MemorySink extends SseSink {
+  readonly chunks: string[];
+  readonly events: EventSourceMessage[];
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  /** Stops consuming: writes pile up in `bufferedBytes` and return false past `highWaterMark`. */
+  stall(): void;
+  /** Consumes everything buffered and fires drain. */
+  drain(): void;
+  /** The client goes away. */
+  leave(): void;
+}
+
+export function createMemorySink({ lastEventId, highWaterMark = 16 * 1024 }: { lastEventId?: string; highWaterMark?: number } = {}): MemorySink {
+  const chunks: string[] = [];
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event) });
+  let headers: Record<string, string> | undefined;
+  let stalled = false;
+  let buffered = 0;
+  let closedBy: 'server' | 'client' | undefined;
+  const drainListeners = new Set<() => void>();
+  const closeListeners: Array<(clientLeft: boolean) => void> = [];
+  const close = (clientLeft: boolean) => {
+    if (closedBy) return;
+    closedBy = clientLeft ? 'client' : 'server';
+    for (const listener of closeListeners.splice(0)) listener(clientLeft);
+  };
+  const sink: MemorySink = {
+    lastEventIdHeader: lastEventId,
+    get closedBy() {
+      return closedBy;
+    },
+    get bufferedBytes() {
+      return buffered;
+    },
+    chunks,
+    events,
+    get headers() {
+      return headers;
+    },
+    open(head, firstChunk) {
+      headers = { ...head };
+      return firstChunk === undefined ? true : sink.write(firstChunk);
+    },
+    write(chunk) {
+      if (closedBy) return false;
+      chunks.push(chunk);
+      if (!stalled) {
+        parser.feed(chunk);
+        return true;
+      }
+      buffered += Buffer.byteLength(chunk);
+      return buffered < highWaterMark;
+    },
+    onceDrain(listener) {
+      drainListeners.add(listener);
+    },
+    offDrain(listener) {
+      drainListeners.delete(listener);
+    },
+    onClose(listener) {
+      closeListeners.push(listener);
+    },
+    end: () => close(false),
+    destroy: () => close(true),
+    stall() {
+      stalled = true;
+    },
+    drain() {
+      stalled = false;
+      // What was held back reaches the client now, in order.
+      let from = chunks.length;
+      for (let bytes = 0; bytes < buffered; ) bytes += Buffer.byteLength(chunks[--from]!);
+      for (const chunk of chunks.slice(from)) parser.feed(chunk);
+      buffered = 0;
+      const listeners = [...drainListeners];
+      drainListeners.clear();
+      for (const listener of listeners) listener();
+    },
+    leave: () => close(true),
+  };
+  return sink;
+}
