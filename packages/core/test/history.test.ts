@@ -83,7 +83,7 @@ describe('createMemoryBackplane', () => {
     expect(backplane.replay('a', '1', 3)).toEqual({ found: false, latest: { id: '5', position: 5 } });
     const replay = backplane.replay('a', '2', 3);
     expect(replay).toMatchObject({ found: true, position: 2 });
-    expect((replay as { entries: BackplaneEntry[] }).entries.map((e) => e.id)).toEqual(['3', '4', '5']);
+    expect((replay as unknown as { entries: BackplaneEntry[] }).entries.map((e) => e.id)).toEqual(['3', '4', '5']);
     expect(backplane.replay('empty', 'x', 3)).toEqual({ found: false, latest: undefined });
   });
 });
