@@ -3,6 +3,8 @@
  * ports with real clients. Whatever a handler does through `stream`, every framework must put
  * the same bytes and headers on the wire and clean up the same way.
  */
+import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import request from 'supertest';
 import { EventSource } from 'eventsource';
 import { SseError, type SseStream } from '@ssekit/core';
@@ -390,6 +392,46 @@ describe.each(FRAMEWORKS)('contract on %s', (framework) => {
       reader.close();
       await expect(piped).resolves.toBe(false);
       expect(returned).toHaveBeenCalledTimes(1);
+    });
+
+    test('pipe from an EventEmitter sends each event and removes its listener when the client leaves', async () => {
+      const emitter = new EventEmitter();
+      let piped: Promise<boolean> | undefined;
+      const { url } = await start(({ stream }) => {
+        piped = stream.pipe(emitter, 'price');
+      });
+      const reader = await readSse(`${url}/events`);
+      await eventually(() => emitter.listenerCount('price') === 1);
+      emitter.emit('price', { event: 'price', data: { value: 1 } });
+      emitter.emit('price', { event: 'price', data: { value: 2 } });
+      await reader.waitForEvents(2);
+      expect(reader.events.map((event) => event.data)).toEqual(['{"value":1}', '{"value":2}']);
+      reader.close();
+      await expect(piped).resolves.toBe(false);
+      expect(emitter.listenerCount('price')).toBe(0);
+    });
+
+    test('pipe from an object-mode Readable honours backpressure and destroys it when the client leaves', async () => {
+      let produced = 0;
+      const readable = new Readable({
+        objectMode: true,
+        highWaterMark: 4,
+        read() {
+          produced++;
+          this.push({ id: produced, data: 'r'.repeat(1024) });
+        },
+      });
+      const { url } = await start(({ stream }) => void stream.pipe(readable));
+      const reader = await readSse(`${url}/events`);
+      await reader.waitForEvents(10);
+      reader.pause();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const producedWhilePaused = produced;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // A paused client stops the source once the socket is full: production levels off.
+      expect(produced).toBe(producedWhilePaused);
+      reader.close();
+      await eventually(() => readable.destroyed, 3000, 'the Readable to be destroyed');
     });
 
     test('a failing source reaches onError and closes the stream without leaking the message', async () => {

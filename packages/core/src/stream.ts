@@ -60,6 +60,17 @@ export interface SsePipeOptions {
   end?: boolean;
 }
 
+/** Anything `pipe` can drain: an async iterable (including an object-mode `Readable`) or an iterable. */
+export type SseSource<TEvents extends SseEventMap = SseEventMap> =
+  | AsyncIterable<SseMessage<TEvents> | SseShorthand<TEvents>>
+  | Iterable<SseMessage<TEvents> | SseShorthand<TEvents>>;
+
+/** The part of Node's `EventEmitter` that `pipe` uses. */
+export interface EventEmitterLike {
+  on(event: string | symbol, listener: (...args: any[]) => void): unknown;
+  off(event: string | symbol, listener: (...args: any[]) => void): unknown;
+}
+
 /** What `send` accepts besides a message: a bare string, when the `message` event takes one. */
 export type SseShorthand<TEvents extends SseEventMap> = string extends SseDefaultData<TEvents>
   ? string
@@ -100,15 +111,20 @@ export interface SseStream<TEvents extends SseEventMap = SseEventMap> {
   /** Ends the response. Pending sends settle with `false`. Idempotent. */
   close(): void;
   /**
-   * Sends every message of `source`, waiting for the socket whenever it is full. When the
-   * client leaves, the source is stopped through its `return()`.
+   * Sends every message of `source`, waiting for the socket whenever it is full. Takes an async
+   * iterable (an async generator, a Node `Readable` in object mode) or a plain iterable. When
+   * the client leaves, the source is stopped through its `return()`, which destroys a Readable.
    * @returns `true` if the source ran to its end, `false` if the stream closed first or the
    * source failed. Never rejects: a failure goes to the `onError` option.
    */
-  pipe(
-    source: AsyncIterable<SseMessage<TEvents> | SseShorthand<TEvents>> | Iterable<SseMessage<TEvents> | SseShorthand<TEvents>>,
-    options?: SsePipeOptions,
-  ): Promise<boolean>;
+  pipe(source: SseSource<TEvents>, options?: SsePipeOptions): Promise<boolean>;
+  /**
+   * Sends each `event` that `emitter` emits, its first argument being the message, until the
+   * stream closes; then the listener is removed. An emitter cannot wait for a slow client, so
+   * `maxBufferedBytes` is what bounds memory here.
+   * @returns `false` once the stream has closed.
+   */
+  pipe(emitter: EventEmitterLike, event: string | symbol): Promise<boolean>;
   /** Calls `listener` once when the stream closes. Returns a function that removes it. */
   onClose(listener: (reason: SseCloseReason) => void): () => void;
 }
@@ -303,10 +319,14 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     };
   }
 
-  async pipe(
-    source: AsyncIterable<SseMessage<TEvents> | SseShorthand<TEvents>> | Iterable<SseMessage<TEvents> | SseShorthand<TEvents>>,
-    { end = true }: SsePipeOptions = {},
-  ): Promise<boolean> {
+  pipe(source: SseSource<any> | EventEmitterLike, eventOrOptions?: string | symbol | SsePipeOptions): Promise<boolean> {
+    if (typeof eventOrOptions === 'string' || typeof eventOrOptions === 'symbol') {
+      return this.pipeEmitter(source as EventEmitterLike, eventOrOptions);
+    }
+    return this.pipeIterable(source as SseSource<TEvents>, eventOrOptions);
+  }
+
+  private async pipeIterable(source: SseSource<TEvents>, { end = true }: SsePipeOptions = {}): Promise<boolean> {
     if (this.closed) return false;
     this.open();
     const iterator =
@@ -331,14 +351,38 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       return false;
     } catch (error) {
       Promise.resolve(iterator.return?.()).catch(noop);
-      if (!this.closed) {
-        this.options.onError(error, this);
-        this.finish('error');
-      }
+      this.fail(error);
       return false;
     } finally {
       removeListener();
     }
+  }
+
+  private pipeEmitter(emitter: EventEmitterLike, event: string | symbol): Promise<boolean> {
+    if (this.closed) return NOT_SENT;
+    this.open();
+    const forward = (message: SseMessage<TEvents> | SseShorthand<TEvents>) => {
+      try {
+        void this.send(message);
+      } catch (error) {
+        // Thrown back into emit() it would hit whoever emitted; it belongs to this stream.
+        this.fail(error);
+      }
+    };
+    emitter.on(event, forward);
+    return new Promise((resolve) =>
+      this.onClose(() => {
+        emitter.off(event, forward);
+        resolve(false);
+      }),
+    );
+  }
+
+  /** A piped source failed: report it, then close the stream. */
+  private fail(error: unknown): void {
+    if (this.closed) return;
+    this.options.onError(error, this);
+    this.finish('error');
   }
 
   [WRITE_TEXT](text: string): Promise<boolean> {
