@@ -14,7 +14,7 @@ function seeded(seed: number) {
 
 describe.each(FRAMEWORKS)('channels on %s', (framework) => {
   let app: TestApp | undefined;
-  let channel: Channel | undefined;
+  let channel: Channel<any> | undefined;
   afterEach(async () => {
     await channel?.close();
     await app?.close();
@@ -103,12 +103,11 @@ describe.each(FRAMEWORKS)('channels on %s', (framework) => {
   });
 
   test('a filter holds across replay: another user\u2019s Last-Event-ID reveals none of their events', async () => {
-    const feed = (channel = createChannel<{ note: { user: string; text: string } }>());
+    const typed = (channel = createChannel<{ note: { user: string; text: string } }>());
     app = await startApp(framework, ({ stream, request }) => {
-      const user = request.headers['x-user'] as string;
-      (feed as Channel<{ note: { user: string; text: string } }>).subscribe(stream, { filter: (event) => event.data.user === user });
+      const user = request.headers['x-user'];
+      typed.subscribe(stream, { filter: (event) => event.data.user === user });
     });
-    const typed = feed as Channel<{ note: { user: string; text: string } }>;
     const aliceId = await typed.publish({ event: 'note', data: { user: 'alice', text: 'alice-secret-1' } });
     await typed.publish({ event: 'note', data: { user: 'bob', text: 'bob-1' } });
     await typed.publish({ event: 'note', data: { user: 'alice', text: 'alice-secret-2' } });
