@@ -36,6 +36,8 @@ export interface TestApp {
 
 export interface StartOptions {
   options?: SseStreamOptions;
+  /** HTML served at `/page`, on the same origin as `/events`, for browser tests. */
+  page?: string;
 }
 
 /** A header that middleware running before the route sets, which the stream must keep. */
@@ -45,7 +47,7 @@ export const EARLIER_HEADER = { name: 'x-request-id', value: 'req-42' } as const
  * Starts `framework` on 127.0.0.1, port 0, with an earlier middleware that sets
  * {@link EARLIER_HEADER}, ssekit mounted the framework's own way, and `route` at `/events`.
  */
-export async function startApp(framework: Framework, route: TestRoute, { options }: StartOptions = {}): Promise<TestApp> {
+export async function startApp(framework: Framework, route: TestRoute, { options, page = '' }: StartOptions = {}): Promise<TestApp> {
   const streams: SseStream[] = [];
   const errors: unknown[] = [];
   const run = (context: RouteContext) => {
@@ -59,6 +61,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
     case 'node': {
       const server = http.createServer((req, res) => {
         res.setHeader(EARLIER_HEADER.name, EARLIER_HEADER.value);
+        if (req.url === '/page') return void res.writeHead(200, { 'content-type': 'text/html' }).end(page);
         if (req.url !== '/events') return void res.writeHead(404).end();
         const reject = (status: number, body = '') => void res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
         run({ stream: createSseStream(req, res, options), request: req, reject });
@@ -72,6 +75,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
         next();
       });
       app.use(expressSse(options));
+      app.get('/page', (_req, res) => void res.type('html').send(page));
       app.get('/events', (req, res) => {
         run({ stream: res.sse, request: req, reject: (status, body = '') => void res.status(status).type('text/plain').send(body) });
       });
@@ -86,6 +90,11 @@ export async function startApp(framework: Framework, route: TestRoute, { options
       });
       app.use(koaSse(options));
       app.use((ctx) => {
+        if (ctx.path === '/page') {
+          ctx.type = 'html';
+          ctx.body = page;
+          return;
+        }
         if (ctx.path !== '/events') return;
         run({
           stream: ctx.sse,
@@ -110,6 +119,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
         errors.push(error);
         void reply.code(500).send();
       });
+      app.get('/page', (_request, reply) => void reply.type('text/html').send(page));
       // A synchronous handler: Fastify then waits for the reply to be sent or hijacked.
       app.get('/events', (request, reply) => {
         run({ stream: reply.sse, request: request.raw, reject: (status, body = '') => void reply.code(status).type('text/plain').send(body) });

@@ -1,0 +1,86 @@
+/**
+ * A real browser: headless Chromium's native EventSource, driven by playwright-core. The
+ * server drops the connection mid-stream; the browser reconnects by itself, sending
+ * Last-Event-ID, and the channel's replay must leave the page with every event exactly once.
+ * Chromium comes from Debian's package (`apt-get install -y chromium`); .ci/run installs it.
+ */
+import { execFileSync } from 'node:child_process';
+import { chromium, type Browser } from 'playwright-core';
+import { createChannel, type Channel } from '@ssekit/core';
+import { FRAMEWORKS, startApp, type TestApp } from '@ssekit/test-kit';
+
+function chromiumPath(): string {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
+  try {
+    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('Chromium is missing: install it with `apt-get install -y chromium` (.ci/run does), or set CHROMIUM_PATH.');
+  }
+}
+
+const PAGE = `<!doctype html>
+<meta charset="utf-8">
+<script>
+  window.received = [];
+  window.opens = 0;
+  const source = new EventSource('/events');
+  source.addEventListener('open', () => window.opens++);
+  source.addEventListener('tick', (event) => window.received.push({ id: event.lastEventId, data: JSON.parse(event.data) }));
+</script>`;
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}, 30_000);
+afterAll(() => browser?.close());
+
+describe.each(FRAMEWORKS)('Chromium on %s', (framework) => {
+  let app: TestApp | undefined;
+  let channel: Channel | undefined;
+  afterEach(async () => {
+    await channel?.close();
+    await app?.close();
+  });
+
+  test('EventSource reconnects after a dropped stream, sends Last-Event-ID, and ends with every event exactly once', async () => {
+    const feed = (channel = createChannel());
+    const lastEventIds: Array<string | undefined> = [];
+    app = await startApp(
+      framework,
+      ({ stream, request }) => {
+        lastEventIds.push(request.headers['last-event-id'] as string | undefined);
+        feed.subscribe(stream);
+        // Drop the first two connections mid-stream, as a deploy or a flaky proxy would.
+        if (lastEventIds.length <= 2) setTimeout(() => stream.close(), 150);
+      },
+      { options: { retryMs: 100 }, page: PAGE },
+    );
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${app.url}/page`);
+      await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 1);
+      const total = 80;
+      for (let n = 1; n <= total; n++) {
+        await feed.publish({ event: 'tick', data: { n } });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await page.waitForFunction((count) => (window as unknown as { received: unknown[] }).received.length >= count, total, { timeout: 10_000 });
+      await new Promise((resolve) => setTimeout(resolve, 100)); // room for a stray duplicate to show up
+      const { received, opens } = await page.evaluate(() => {
+        const state = window as unknown as { received: Array<{ id: string; data: { n: number } }>; opens: number };
+        return { received: state.received, opens: state.opens };
+      });
+      expect(opens).toBeGreaterThanOrEqual(3);
+      expect(lastEventIds[0]).toBeUndefined();
+      // Each reconnect carried the id of the last event the browser had seen.
+      for (const id of lastEventIds.slice(1)) expect(id).toMatch(/^\d+$/);
+      expect(received.map((event) => event.id)).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)));
+      expect(received.map((event) => event.data.n)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    } finally {
+      await page.close();
+    }
+  });
+});
