@@ -61,16 +61,16 @@ describe.each(FRAMEWORKS)('Chromium on %s', (framework) => {
     const page = await browser.newPage();
     try {
       await page.goto(`${app.url}/page`);
-      await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 1);
+      await page.waitForFunction(() => (globalThis as unknown as { opens: number }).opens === 1);
       const total = 80;
       for (let n = 1; n <= total; n++) {
         await feed.publish({ event: 'tick', data: { n } });
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      await page.waitForFunction((count) => (window as unknown as { received: unknown[] }).received.length >= count, total, { timeout: 10_000 });
+      await page.waitForFunction((count) => (globalThis as unknown as { received: unknown[] }).received.length >= count, total, { timeout: 10_000 });
       await new Promise((resolve) => setTimeout(resolve, 100)); // room for a stray duplicate to show up
       const { received, opens } = await page.evaluate(() => {
-        const state = window as unknown as { received: Array<{ id: string; data: { n: number } }>; opens: number };
+        const state = globalThis as unknown as { received: Array<{ id: string; data: { n: number } }>; opens: number };
         return { received: state.received, opens: state.opens };
       });
       expect(opens).toBeGreaterThanOrEqual(3);
