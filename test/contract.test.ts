@@ -332,6 +332,21 @@ describe.each(FRAMEWORKS)('contract on %s', (framework) => {
       expect(peak).toBeLessThanOrEqual(maxBufferedBytes + chunkBytes + 1024);
       await reader.ended;
     });
+    test('one event larger than maxBufferedBytes still reaches a client that reads', async () => {
+      const big = 'b'.repeat(400 * 1024);
+      const { url, streams } = await start(
+        async ({ stream }) => {
+          await stream.send({ data: big });
+          await stream.send('after');
+          stream.close();
+        },
+        { options: { maxBufferedBytes: 64 * 1024 } },
+      );
+      const reader = await readSse(`${url}/events`);
+      await reader.ended;
+      expect(reader.events.map((event) => event.data.length)).toEqual([big.length, 'after'.length]);
+      expect(streams[0]!.closeReason).toBe('server');
+    });
   });
 
   describe('pipe', () => {

@@ -67,8 +67,9 @@ class NodeSink implements SseSink {
     // A quiet stream is healthy: no idle timeout may kill it, and events go out at once. The
     // calls are optional because test doubles such as Fastify's inject() give partial sockets.
     if (this.req.httpVersionMajor < 2) {
-      // Illegal on HTTP/2, where Node throws on it.
-      res.setHeader('connection', 'keep-alive');
+      // HTTP/1.1 only: illegal on HTTP/2, where Node throws on it, and on HTTP/1.0 the body
+      // ends by closing the connection.
+      if (this.req.httpVersionMinor >= 1) res.setHeader('connection', 'keep-alive');
       res.socket?.setTimeout?.(0);
       res.socket?.setNoDelay?.(true);
     } else {

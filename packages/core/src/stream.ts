@@ -320,6 +320,10 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   pipe(source: SseSource<any> | EventEmitterLike, eventOrOptions?: string | symbol | SsePipeOptions): Promise<boolean> {
+    if (this.closed) return NOT_SENT;
+    // Opening here, outside the async part, lets misuse (a response that already started)
+    // throw synchronously like every other call.
+    this.open();
     if (typeof eventOrOptions === 'string' || typeof eventOrOptions === 'symbol') {
       return this.pipeEmitter(source as EventEmitterLike, eventOrOptions);
     }
@@ -327,8 +331,6 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   private async pipeIterable(source: SseSource<TEvents>, { end = true }: SsePipeOptions = {}): Promise<boolean> {
-    if (this.closed) return false;
-    this.open();
     const iterator =
       Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
     // A source may sit idle for hours: race each step against the close so that a client
@@ -359,8 +361,6 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   private pipeEmitter(emitter: EventEmitterLike, event: string | symbol): Promise<boolean> {
-    if (this.closed) return NOT_SENT;
-    this.open();
     const forward = (message: SseMessage<TEvents> | SseShorthand<TEvents>) => {
       try {
         void this.send(message);
@@ -392,12 +392,14 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   private write(chunk: string): Promise<boolean> {
     if (this.closeReason !== undefined) return NOT_SENT;
     const sink = this.sink;
-    const ok = this.opened ? sink.write(chunk) : this.commit(chunk);
-    this.keepAlive?.refresh();
+    // Checked before writing, so one large event never cuts off a client that keeps up: the
+    // bound on what a client holds is maxBufferedBytes plus one event.
     if (sink.bufferedBytes > this.options.maxBufferedBytes) {
       this.finish('overflow');
       return NOT_SENT;
     }
+    const ok = this.opened ? sink.write(chunk) : this.commit(chunk);
+    this.keepAlive?.refresh();
     if (ok) return SENT;
     return new Promise((resolve) => {
       if (!this.drainWaiters) {
@@ -411,9 +413,11 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   /** Commits the head, sending `chunk` with it, and starts the keep-alive. */
   private commit(chunk: string | undefined): boolean {
     const { openPrefix, headers, keepAliveMs } = this.options;
-    this.opened = true;
     const first = openPrefix === '' ? chunk : openPrefix + (chunk ?? '');
+    // Marked open only once the sink took the head: a response that had already started
+    // throws here and must never receive event bytes afterwards.
     const ok = this.sink.open(headers, first);
+    this.opened = true;
     if (keepAliveMs > 0) {
       this.keepAlive = setTimeout(this.heartbeat, keepAliveMs);
       this.keepAlive.unref();

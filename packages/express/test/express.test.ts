@@ -62,10 +62,13 @@ describe('@ssekit/express', () => {
     const codes: string[] = [];
     app.get('/events', sse(), (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' }).write('already answering');
-      try {
-        void res.sse.send('too late');
-      } catch (error) {
-        codes.push((error as SseError).code);
+      // Every attempt throws, not only the first: no event bytes ever land in this response.
+      for (const attempt of [() => res.sse.send('too late'), () => res.sse.send('again'), () => res.sse.pipe(['x'])]) {
+        try {
+          void attempt();
+        } catch (error) {
+          codes.push((error as SseError).code);
+        }
       }
       res.end();
     });
@@ -73,7 +76,7 @@ describe('@ssekit/express', () => {
     try {
       const response = await request(server.url).get('/events');
       expect(response.text).toBe('already answering');
-      expect(codes).toEqual(['ERR_SSE_HEADERS_SENT']);
+      expect(codes).toEqual(['ERR_SSE_HEADERS_SENT', 'ERR_SSE_HEADERS_SENT', 'ERR_SSE_HEADERS_SENT']);
     } finally {
       await server.close();
     }
