@@ -1,25 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import compression from 'compression';
 import express from 'express';
 import request from 'supertest';
 import { SseError } from '@ssekit/core';
 import { sse } from '@ssekit/express';
-import { readSse } from '@ssekit/test-kit';
-
-async function serve(app: express.Express) {
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+import { readSse, serveHttp } from '@ssekit/test-kit';
 
 describe('@ssekit/express', () => {
   test('behind compression(), the first event arrives at once and uncompressed', async () => {
@@ -29,7 +13,7 @@ describe('@ssekit/express', () => {
       // The stream stays open: compression buffering the body would hold this event back.
       void res.sse.send({ event: 'first', data: 'now' });
     });
-    const server = await serve(app);
+    const server = await serveHttp(app);
     try {
       const reader = await readSse(`${server.url}/events`, { headers: { 'accept-encoding': 'gzip, deflate, br' } });
       expect(reader.headers['content-encoding']).toBeUndefined();
@@ -48,7 +32,7 @@ describe('@ssekit/express', () => {
       res.sse.close();
     });
     app.get('/plain', (_req, res) => void res.json({ hasSse: 'sse' in res }));
-    const server = await serve(app);
+    const server = await serveHttp(app);
     try {
       expect((await request(server.url).get('/events')).text).toBe('data: routed\n\n');
       expect((await request(server.url).get('/plain')).body).toEqual({ hasSse: false });
@@ -72,7 +56,7 @@ describe('@ssekit/express', () => {
       }
       res.end();
     });
-    const server = await serve(app);
+    const server = await serveHttp(app);
     try {
       const response = await request(server.url).get('/events');
       expect(response.text).toBe('already answering');
@@ -89,7 +73,7 @@ describe('@ssekit/express', () => {
       res.type('text/plain').send('answered');
       outcomes.push(res.sse.closed, res.sse.closeReason, await res.sse.send('too late'));
     });
-    const server = await serve(app);
+    const server = await serveHttp(app);
     try {
       const response = await request(server.url).get('/events');
       expect(response.text).toBe('answered');

@@ -1,25 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import compress from 'koa-compress';
 import request from 'supertest';
 import { SseError, type SseStream } from '@ssekit/core';
 import { sse } from '@ssekit/koa';
-import { eventually, readSse } from '@ssekit/test-kit';
-
-async function serve(app: Koa) {
-  const server = http.createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+import { eventually, readSse, serveHttp } from '@ssekit/test-kit';
 
 describe('@ssekit/koa', () => {
   test('behind koa-compress, the first event arrives at once and uncompressed', async () => {
@@ -29,7 +13,7 @@ describe('@ssekit/koa', () => {
     app.use((ctx) => {
       void ctx.sse.send({ event: 'first', data: 'now' });
     });
-    const server = await serve(app);
+    const server = await serveHttp(app.callback());
     try {
       const reader = await readSse(`${server.url}/events`, { headers: { 'accept-encoding': 'gzip, deflate, br' } });
       expect(reader.headers['content-encoding']).toBeUndefined();
@@ -55,7 +39,7 @@ describe('@ssekit/koa', () => {
         for (let i = 0; i < 5000 && !ctx.sse.closed; i++) await ctx.sse.send(chunk);
       })();
     });
-    const server = await serve(app);
+    const server = await serveHttp(app.callback());
     try {
       const reader = await readSse(`${server.url}/events`);
       await reader.waitForEvents(3);
@@ -79,7 +63,7 @@ describe('@ssekit/koa', () => {
       await ctx.sse.send('opened');
       throw new Error('handler bug');
     });
-    const server = await serve(app);
+    const server = await serveHttp(app.callback());
     try {
       const reader = await readSse(`${server.url}/events`);
       await reader.waitForEvents(1);
@@ -97,7 +81,7 @@ describe('@ssekit/koa', () => {
     app.use((ctx) => {
       if (ctx.sse.lastEventId === undefined) ctx.status = 204;
     });
-    const server = await serve(app);
+    const server = await serveHttp(app.callback());
     try {
       const response = await request(server.url).get('/events');
       expect(response.status).toBe(204);

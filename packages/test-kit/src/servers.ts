@@ -131,19 +131,37 @@ export async function startApp(framework: Framework, route: TestRoute, { options
   }
 }
 
-async function listen(framework: Framework, server: http.Server, streams: SseStream[], errors: unknown[]): Promise<TestApp> {
+/** A server on 127.0.0.1, port 0, and how to close it with every connection it holds. */
+export interface ServedHttp {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Serves `handler` (or an `http.Server`) on 127.0.0.1, port 0. */
+export async function serveHttp(handler: http.RequestListener | http.Server): Promise<ServedHttp> {
+  const server = handler instanceof http.Server ? handler : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    framework,
     url: `http://127.0.0.1:${port}`,
-    streams,
-    errors,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const stream of streams) stream.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
+  };
+}
+
+async function listen(framework: Framework, server: http.Server, streams: SseStream[], errors: unknown[]): Promise<TestApp> {
+  const served = await serveHttp(server);
+  return {
+    framework,
+    url: served.url,
+    streams,
+    errors,
+    close: () => {
+      for (const stream of streams) stream.close();
+      return served.close();
+    },
   };
 }
