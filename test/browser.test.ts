@@ -67,7 +67,12 @@ describe.each(FRAMEWORKS)('Chromium on %s', (framework) => {
         await feed.publish({ event: 'tick', data: { n } });
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      await page.waitForFunction((count) => (globalThis as unknown as { received: unknown[] }).received.length >= count, total, { timeout: 10_000 });
+      await page
+        .waitForFunction((count) => (globalThis as unknown as { received: unknown[] }).received.length >= count, total, { timeout: 10_000 })
+        .catch(async (error: Error) => {
+          const state = await page.evaluate(() => JSON.stringify(globalThis as unknown as { received: unknown[]; opens: number }, ['received', 'opens', 'id']));
+          throw new Error(`${error.message}\npage: ${state}\nLast-Event-ID per connection: ${JSON.stringify(lastEventIds)}`);
+        });
       await new Promise((resolve) => setTimeout(resolve, 100)); // room for a stray duplicate to show up
       const { received, opens } = await page.evaluate(() => {
         const state = globalThis as unknown as { received: Array<{ id: string; data: { n: number } }>; opens: number };

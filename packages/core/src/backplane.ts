@@ -46,6 +46,12 @@ export type BackplaneReplay =
  * The channel builds gap-free, duplicate-free resume on these three promises alone.
  */
 export interface Backplane {
+  /**
+   * An id that stands before the first entry of every log, if the backplane has one. A channel
+   * gives it to clients that subscribe before anything was published, so that even they resume
+   * without a gap after a drop.
+   */
+  readonly originId?: string;
   publish(channel: string, entry: BackplanePublish): Promise<string>;
   /** Resolves (or returns) once delivery has started, with a function that stops it. */
   subscribe(channel: string, listener: (entry: BackplaneEntry) => void): (() => void) | Promise<() => void>;
@@ -57,6 +63,8 @@ export interface Backplane {
   /** Releases what the backplane holds. */
   close(): void | Promise<void>;
 }
+
+const ORIGIN_ID = '0';
 
 /** Options of {@link createMemoryBackplane}. */
 export interface MemoryBackplaneOptions {
@@ -81,6 +89,7 @@ export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Bac
   };
 
   return {
+    originId: ORIGIN_ID,
     publish(channel, { id, event, text, raw, value }) {
       const log = logOf(channel);
       const position = log.position + 1;
@@ -100,7 +109,17 @@ export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Bac
       return () => void listeners.delete(listener);
     },
     replay(channel, afterId, limit) {
-      const { history } = logOf(channel);
+      const log = logOf(channel);
+      const { history } = log;
+      if (afterId === ORIGIN_ID && !history.has(ORIGIN_ID)) {
+        // From the origin, replay is the whole log: possible only while nothing has fallen out.
+        const oldest = history.oldest();
+        if (log.position === 0) return { found: true, position: 0, entries: [] };
+        if (oldest?.position === 1) {
+          const entries = [oldest, ...history.after(oldest.id, limit)!.entries];
+          if (entries.length <= limit) return { found: true, position: 0, entries };
+        }
+      }
       const tail = history.after(afterId, limit + 1);
       if (tail && tail.entries.length <= limit) return { found: true, position: tail.position, entries: tail.entries };
       const latest = history.latest();

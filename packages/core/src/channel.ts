@@ -129,6 +129,8 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   private ready: Promise<void> | undefined;
   private stopDelivery: (() => void) | undefined;
   private closed = false;
+  /** The newest entry this process delivered: where a new subscriber stands. */
+  private newest: BackplaneEntry | undefined;
   /** Each entry is formatted once, and decoded for filters once, however many read it. */
   private readonly texts = new WeakMap<BackplaneEntry, string>();
   private readonly decoded = new WeakMap<BackplaneEntry, ChannelEvent<TEvents>>();
@@ -174,6 +176,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     }
     if (stream.closed) return noop;
     stream.open();
+    if (stream.closed) return noop; // its group refused it
     const lastEventId = options.lastEventId ?? stream.lastEventId;
     const subscriber: Subscriber = {
       stream: stream as TextTarget,
@@ -184,7 +187,11 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     };
     this.subscribers.add(subscriber);
     const removeCloseListener = stream.onClose(() => this.subscribers.delete(subscriber));
-    if (subscriber.pending) void this.catchUp(subscriber, lastEventId);
+    // A new client has no id yet: give it the current one (an id-only block, which dispatches
+    // nothing), so that a drop before its first event still resumes from here.
+    const mark = lastEventId === undefined ? (this.newest?.id ?? this.backplane.originId) : undefined;
+    if (subscriber.pending) void this.catchUp(subscriber, lastEventId, mark);
+    else if (mark !== undefined) void subscriber.stream[WRITE_TEXT](formatEvent({ id: mark }));
     return () => {
       this.subscribers.delete(subscriber);
       removeCloseListener();
@@ -227,6 +234,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
 
   /** The one path every event takes to subscribers: formatted once, then written as is. */
   private readonly deliver = (entry: BackplaneEntry): void => {
+    this.newest = entry;
     if (this.subscribers.size === 0) return;
     const text = this.textOf(entry);
     for (const subscriber of this.subscribers) {
@@ -270,10 +278,11 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   }
 
   /** Replays what the subscriber missed, then releases the live events held meanwhile. */
-  private async catchUp(subscriber: Subscriber, lastEventId: string | undefined): Promise<void> {
+  private async catchUp(subscriber: Subscriber, lastEventId: string | undefined, mark: string | undefined): Promise<void> {
     const { stream } = subscriber;
     try {
       await this.ready;
+      if (mark !== undefined && !(await stream[WRITE_TEXT](formatEvent({ id: mark })))) return;
       if (lastEventId !== undefined) {
         const replay = await this.backplane.replay(this.name, lastEventId, this.maxReplayEvents);
         if (replay.found) {

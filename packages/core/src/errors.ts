@@ -7,13 +7,15 @@
  * - `ERR_SSE_INVALID_OPTION`: an option passed to a factory is out of range.
  * - `ERR_SSE_HEADERS_SENT`: the stream cannot open because the response already started.
  * - `ERR_SSE_CLOSED`: a channel was used after `close()`.
+ * - `ERR_SSE_EVENT_TOO_LARGE`: an event is larger than `maxEventBytes`.
  */
 export type SseErrorCode =
   | 'ERR_SSE_INVALID_FIELD'
   | 'ERR_SSE_INVALID_DATA'
   | 'ERR_SSE_INVALID_OPTION'
   | 'ERR_SSE_HEADERS_SENT'
-  | 'ERR_SSE_CLOSED';
+  | 'ERR_SSE_CLOSED'
+  | 'ERR_SSE_EVENT_TOO_LARGE';
 
 /**
  * The one error class ssekit throws. Misuse throws it synchronously; a client that leaves

@@ -17,6 +17,8 @@ export interface HistoryStore {
   after(afterId: string, limit: number): { position: number | bigint; entries: BackplaneEntry[] } | undefined;
   /** The newest entry still held. */
   latest(): BackplaneEntry | undefined;
+  /** The oldest entry still held. */
+  oldest(): BackplaneEntry | undefined;
 }
 
 /** Options of {@link createMemoryHistory}. */
@@ -89,6 +91,10 @@ export function createMemoryHistory({ maxEvents = 1000, maxAgeMs = 300_000 }: Me
     latest() {
       expire(Date.now());
       return size > 0 ? at(size - 1) : undefined;
+    },
+    oldest() {
+      expire(Date.now());
+      return size > 0 ? at(0) : undefined;
     },
   };
 }

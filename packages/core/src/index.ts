@@ -43,3 +43,10 @@ export {
   type MemoryBackplaneOptions,
 } from './backplane.js';
 export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
+export {
+  createStreamGroup,
+  type SseGroupOptions,
+  type SseLimit,
+  type SseShutdownOptions,
+  type SseStreamGroup,
+} from './group.js';

@@ -11,8 +11,9 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
 /** Hooks through which an adapter ties a Node sink to its framework. */
 export interface NodeSinkHooks {
   /**
-   * Runs just before the head is committed: the place to take the response away from the
-   * framework and copy headers that it holds outside the Node response.
+   * Runs just before ssekit writes the head, to open the stream or to reject it: the place to
+   * take the response away from the framework and copy headers it holds outside the Node
+   * response.
    */
   beforeOpen?: () => void;
 }
@@ -51,6 +52,10 @@ class NodeSink implements SseSink {
     return (res.stream ? res.stream.destroyed : res.destroyed) ? 'client' : undefined;
   }
 
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
   get bufferedBytes(): number {
     return this.res.writableLength;
   }
@@ -82,6 +87,18 @@ class NodeSink implements SseSink {
     }
     // Node sends the head and the first chunk in one packet.
     return this.write(firstChunk);
+  }
+
+  reject(status: number, contentType: string, body: string): void {
+    const res = this.res;
+    if (res.headersSent) {
+      throw new SseError('ERR_SSE_HEADERS_SENT', 'The response already started, so it cannot be answered.');
+    }
+    this.beforeOpen?.();
+    res.statusCode = status;
+    res.setHeader('content-type', contentType);
+    res.setHeader('content-length', Buffer.byteLength(body));
+    res.end(body);
   }
 
   write(chunk: string): boolean {

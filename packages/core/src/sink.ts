@@ -12,6 +12,8 @@ export interface SseSink {
    * connection is gone. A stream made on such a response starts closed.
    */
   readonly closedBy: 'server' | 'client' | undefined;
+  /** True once a head went out, whoever sent it. */
+  readonly headersSent: boolean;
   /** Bytes accepted but not yet handed to the operating system. */
   readonly bufferedBytes: number;
   /**
@@ -20,6 +22,11 @@ export interface SseSink {
    * @returns what {@link SseSink.write} returns for `firstChunk`.
    */
   open(headers: Readonly<Record<string, string>>, firstChunk?: string): boolean;
+  /**
+   * Answers with a plain response instead of an event stream (a 429 past a limit), keeping the
+   * headers already set, such as CORS. Never labelled `text/event-stream`.
+   */
+  reject(status: number, contentType: string, body: string): void;
   /** Writes one chunk. `false` means the consumer is saturated: wait for drain. */
   write(chunk: string): boolean;
   /** Calls `listener` once, on the next drain. */

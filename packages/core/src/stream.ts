@@ -9,6 +9,7 @@ import {
   type SseEventMap,
   type SseMessage,
 } from './format.js';
+import type { GroupMembership, SseStreamGroup } from './group.js';
 import { readLastEventId } from './id.js';
 import { createNodeSink, type NodeRequest, type NodeResponse } from './node-sink.js';
 import type { SseSink } from './sink.js';
@@ -18,9 +19,12 @@ import type { SseSink } from './sink.js';
  * - `client`: the client went away;
  * - `server`: the application called `close()`, or a piped source ended;
  * - `overflow`: a slow client let more than `maxBufferedBytes` pile up;
- * - `error`: a piped source failed.
+ * - `error`: a piped source failed;
+ * - `shutdown`: its group shut down;
+ * - `rejected`: its group's limit answered 429 instead of opening it;
+ * - `evicted`: its group's limit closed it to make room for a newer stream with the same key.
  */
-export type SseCloseReason = 'client' | 'server' | 'overflow' | 'error';
+export type SseCloseReason = 'client' | 'server' | 'overflow' | 'error' | 'shutdown' | 'rejected' | 'evicted';
 
 /** Options of a stream, shared by `createSseStream` and every adapter. */
 export interface SseStreamOptions extends FormatOptions {
@@ -39,6 +43,17 @@ export interface SseStreamOptions extends FormatOptions {
   maxBufferedBytes?: number;
   /** A `retry` line sent with the head, in milliseconds. */
   retryMs?: number;
+  /**
+   * The largest event `send` accepts, in UTF-8 bytes. A larger one throws
+   * `ERR_SSE_EVENT_TOO_LARGE`; nothing is written and the stream stays open.
+   * @default 1048576 (1 MiB)
+   */
+  maxEventBytes?: number;
+  /**
+   * The group whose shutdown ends this stream and whose limit it counts against. Adapters make
+   * one per middleware or plugin when this is not given.
+   */
+  group?: SseStreamGroup;
   /**
    * Extra response headers sent when the stream opens. Headers set earlier by middleware are
    * kept anyway; the SSE headers themselves cannot be overridden.
@@ -131,6 +146,7 @@ export interface SseStream<TEvents extends SseEventMap = SseEventMap> {
 
 const DEFAULT_KEEP_ALIVE_MS = 15_000;
 const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
+const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 const HEARTBEAT = ': ping\n';
 
 // Settled promises are immutable, so every unblocked send can share one. Core modules compare
@@ -143,6 +159,9 @@ const NOT_SENT = Promise.resolve(false);
  * event once and hands the same string to every subscriber.
  */
 export const WRITE_TEXT = Symbol('ssekit.writeText');
+
+/** Internal to core: closes a stream for a given reason, after writing `lastText` if any. */
+export const CLOSE_FOR = Symbol('ssekit.closeFor');
 
 /** The headers that make a response an event stream for every client and proxy. */
 export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -178,15 +197,19 @@ export function createSseStream<TEvents extends SseEventMap = SseEventMap>(
 /** Makes an SSE stream on any {@link SseSink}: how adapters and other runtimes plug in. */
 export function createSseStreamFromSink<TEvents extends SseEventMap = SseEventMap>(
   sink: SseSink,
-  options: SseStreamOptions = {},
+  options: SseStreamOptions | ResolvedStreamOptions = {},
+  /** What a group's limit computes its key from: the framework's own request object. */
+  request?: unknown,
 ): SseStream<TEvents> {
-  return new Stream<TEvents>(sink, resolveStreamOptions(options));
+  return new Stream<TEvents>(sink, resolveStreamOptions(options), request);
 }
 
 /** Options with defaults applied and ranges checked, once per factory rather than per stream. */
 export interface ResolvedStreamOptions {
   readonly keepAliveMs: number;
   readonly maxBufferedBytes: number;
+  readonly maxEventBytes: number;
+  readonly group: GroupMembership | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly openPrefix: string;
   readonly format: FormatOptions | undefined;
@@ -205,6 +228,14 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   if (!isCount(keepAliveMs) || keepAliveMs > 2 ** 31 - 1) {
     throw new SseError('ERR_SSE_INVALID_OPTION', `keepAliveMs must be an integer from 0 to 2147483647, not ${String(keepAliveMs)}.`);
+  }
+  const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  if (!isCount(maxEventBytes) || maxEventBytes === 0) {
+    throw new SseError('ERR_SSE_INVALID_OPTION', `maxEventBytes must be a positive integer, not ${String(maxEventBytes)}.`);
+  }
+  const group = options.group as (SseStreamGroup & Partial<GroupMembership>) | undefined;
+  if (group !== undefined && typeof group.admit !== 'function') {
+    throw new SseError('ERR_SSE_INVALID_OPTION', 'group must come from createStreamGroup().');
   }
   if (!isCount(maxBufferedBytes) || maxBufferedBytes === 0) {
     throw new SseError('ERR_SSE_INVALID_OPTION', `maxBufferedBytes must be a positive integer, not ${String(maxBufferedBytes)}.`);
@@ -237,6 +268,8 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
   return {
     keepAliveMs,
     maxBufferedBytes,
+    maxEventBytes,
+    group: group as GroupMembership | undefined,
     headers,
     openPrefix,
     format: options.serialize ? { serialize: options.serialize } : undefined,
@@ -265,6 +298,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   constructor(
     private readonly sink: SseSink,
     private readonly options: ResolvedStreamOptions,
+    private readonly request: unknown,
   ) {
     this.lastEventId = readLastEventId(sink.lastEventIdHeader);
     this.closeReason = sink.closedBy;
@@ -285,7 +319,13 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   send(message: SseMessage<TEvents> | SseShorthand<TEvents>): Promise<boolean> {
-    return this.write(formatEvent(message as SseMessage | string, this.options.format));
+    const text = formatEvent(message as SseMessage | string, this.options.format);
+    const max = this.options.maxEventBytes;
+    // A UTF-16 unit is at most 3 UTF-8 bytes: most events need no byte count at all.
+    if (text.length * 3 > max && Buffer.byteLength(text) > max) {
+      throw new SseError('ERR_SSE_EVENT_TOO_LARGE', `The event is ${Buffer.byteLength(text)} bytes; maxEventBytes is ${max}.`);
+    }
+    return this.write(text);
   }
 
   comment(text?: string): Promise<boolean> {
@@ -301,9 +341,21 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   close(): void {
+    this[CLOSE_FOR]('server');
+  }
+
+  [CLOSE_FOR](reason: SseCloseReason, lastText?: string): void {
     if (this.closed) return;
-    if (!this.opened) this.commit(undefined);
-    this.finish('server');
+    if (this.opened) {
+      if (lastText) this.sink.write(lastText);
+    } else if (this.sink.headersSent) {
+      // The handler answered some other way: the response is not ours to open or end.
+      this.finish(reason, false);
+      return;
+    } else {
+      this.commit(lastText);
+    }
+    this.finish(reason);
   }
 
   onClose(listener: (reason: SseCloseReason) => void): () => void {
@@ -399,6 +451,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       return NOT_SENT;
     }
     const ok = this.opened ? sink.write(chunk) : this.commit(chunk);
+    if (this.closeReason !== undefined) return NOT_SENT; // the group refused or ended it
     this.keepAlive?.refresh();
     if (ok) return SENT;
     return new Promise((resolve) => {
@@ -410,9 +463,24 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     });
   }
 
-  /** Commits the head, sending `chunk` with it, and starts the keep-alive. */
+  /**
+   * Commits the head, sending `chunk` with it, and starts the keep-alive; unless the group
+   * refuses the stream (429) or is shutting down (the stream opens only to say goodbye).
+   */
   private commit(chunk: string | undefined): boolean {
-    const { openPrefix, headers, keepAliveMs } = this.options;
+    const { openPrefix, headers, keepAliveMs, group } = this.options;
+    const admission = group?.admit(this, this.request);
+    if (admission && !admission.admitted) {
+      this.sink.reject(429, 'application/json', admission.body);
+      this.finish('rejected', false);
+      return false;
+    }
+    if (admission?.farewell !== undefined) {
+      this.sink.open(headers, openPrefix + admission.farewell);
+      this.opened = true;
+      this.finish('shutdown');
+      return false;
+    }
     const first = openPrefix === '' ? chunk : openPrefix + (chunk ?? '');
     // Marked open only once the sink took the head: a response that had already started
     // throws here and must never receive event bytes afterwards.

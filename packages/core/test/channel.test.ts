@@ -56,8 +56,26 @@ describe('createChannel', () => {
     expect(serialize).toHaveBeenCalledTimes(1);
     for (const { sink } of clients) {
       expect(sink.headers?.['content-type']).toBe('text/event-stream; charset=utf-8');
-      expect(sink.chunks).toEqual(['event: price\nid: 1\ndata: {"symbol":"ACME","value":42}\n\n']);
+      // First the id-only block that marks where a new client stands, then the event.
+      expect(sink.chunks).toEqual(['id: 0\n\n', 'event: price\nid: 1\ndata: {"symbol":"ACME","value":42}\n\n']);
     }
+  });
+
+  test('a new client is marked with the current id, so a drop before its first event loses nothing', async () => {
+    const channel = createChannel();
+    const early = connect();
+    channel.subscribe(early.stream); // nothing published yet: marked with the origin
+    await channel.publish({ data: 'a' });
+    await channel.publish({ data: 'b' });
+    const late = connect();
+    channel.subscribe(late.stream);
+    expect(late.sink.chunks).toEqual(['id: 2\n\n']);
+    expect(late.sink.events).toEqual([]); // an id-only block dispatches nothing
+    // The early client dropped before it read anything: it comes back with the origin id.
+    const again = connect({ lastEventId: early.sink.chunks[0]!.slice('id: '.length, -2) });
+    channel.subscribe(again.stream);
+    await eventually(() => again.sink.events.length === 2);
+    expect(ids(again.sink)).toEqual(['1', '2']);
   });
 
   test('assigns monotonic ids, keeps ids given to it, and rejects a repeated one', async () => {

@@ -368,6 +368,7 @@ describe("stream.send('text') shorthand", () => {
     const sink: SseSink = {
       lastEventIdHeader: undefined,
       closedBy: undefined,
+      headersSent: false,
       bufferedBytes: 0,
       open(_headers, firstChunk) {
         if (firstChunk !== undefined) chunks.push(firstChunk);
@@ -377,6 +378,7 @@ describe("stream.send('text') shorthand", () => {
         chunks.push(chunk);
         return true;
       },
+      reject() {},
       onceDrain() {},
       offDrain() {},
       onClose() {},

@@ -54,13 +54,16 @@ describe('@ssekit/express', () => {
           codes.push((error as SseError).code);
         }
       }
+      // close() stays safe: it leaves a response it does not own alone.
+      res.sse.close();
+      codes.push(res.sse.closeReason ?? 'open');
       res.end();
     });
     const server = await serveHttp(app);
     try {
       const response = await request(server.url).get('/events');
       expect(response.text).toBe('already answering');
-      expect(codes).toEqual(['ERR_SSE_HEADERS_SENT', 'ERR_SSE_HEADERS_SENT', 'ERR_SSE_HEADERS_SENT']);
+      expect(codes).toEqual(['ERR_SSE_HEADERS_SENT', 'ERR_SSE_HEADERS_SENT', 'ERR_SSE_HEADERS_SENT', 'server']);
     } finally {
       await server.close();
     }

@@ -6,6 +6,8 @@ export interface MemorySink extends SseSink {
   readonly chunks: string[];
   readonly events: EventSourceMessage[];
   readonly headers: Readonly<Record<string, string>> | undefined;
+  /** The plain answer given instead of an event stream, if any. */
+  readonly rejection: { status: number; contentType: string; body: string } | undefined;
   /** Stops consuming: writes pile up in `bufferedBytes` and return false past `highWaterMark`. */
   stall(): void;
   /** Consumes everything buffered and fires drain. */
@@ -19,6 +21,7 @@ export function createMemorySink({ lastEventId, highWaterMark = 16 * 1024 }: { l
   const events: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (event) => events.push(event) });
   let headers: Record<string, string> | undefined;
+  let rejection: MemorySink['rejection'];
   let stalled = false;
   let buffered = 0;
   let closedBy: 'server' | 'client' | undefined;
@@ -37,10 +40,20 @@ export function createMemorySink({ lastEventId, highWaterMark = 16 * 1024 }: { l
     get bufferedBytes() {
       return buffered;
     },
+    get headersSent() {
+      return headers !== undefined || rejection !== undefined;
+    },
     chunks,
     events,
     get headers() {
       return headers;
+    },
+    get rejection() {
+      return rejection;
+    },
+    reject(status, contentType, body) {
+      rejection = { status, contentType, body };
+      close(false);
     },
     open(head, firstChunk) {
       headers = { ...head };
