@@ -1,0 +1,115 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createExpressDemo } from './express.js';
+import { createFastifyDemo } from './fastify.js';
+import { createFeed, type Feed, type FeedOptions } from './feed.js';
+import { createKoaDemo } from './koa.js';
+
+/** The frameworks the demo runs on. */
+export const FRAMEWORKS = ['express', 'fastify', 'koa'] as const;
+export type Framework = (typeof FRAMEWORKS)[number];
+
+/** Options of {@link startDemo}, on top of the feed's own. */
+export interface DemoOptions extends FeedOptions {
+  /** @default 'express' */
+  framework?: Framework;
+  /**
+   * The port to listen on; 0 picks a free one.
+   * @default 3000
+   */
+  port?: number;
+  /**
+   * The host to listen on.
+   * @default 'localhost'
+   */
+  host?: string;
+}
+
+/** A running demo. */
+export interface Demo {
+  readonly framework: Framework;
+  /** Where the page is, such as `http://localhost:3000`. */
+  readonly url: string;
+  /** Closes every open stream, then the server. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
+interface Listening {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Whether `value` names a framework the demo runs on. */
+export function isFramework(value: unknown): value is Framework {
+  return FRAMEWORKS.includes(value as Framework);
+}
+
+/**
+ * Starts the demo app: the page at `/`, the live feed at `/events`, and `POST /drop`, which
+ * closes every open stream so that clients reconnect and resume.
+ *
+ * @example
+ * ```ts
+ * const demo = await startDemo({ framework: 'koa', host: '127.0.0.1', port: 0 });
+ * console.log(demo.url);
+ * await demo.close();
+ * ```
+ */
+export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
+  const { framework = 'express', port = 3000, host = 'localhost', ...feedOptions } = options;
+  if (!isFramework(framework)) {
+    throw new TypeError(`framework must be one of ${FRAMEWORKS.join(', ')}, not ${String(framework)}.`);
+  }
+  const feed = createFeed(feedOptions);
+  let server: Listening;
+  try {
+    server = await listen(framework, feed, port, host);
+  } catch (error) {
+    feed.close();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    framework,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`,
+    close() {
+      if (!closing) {
+        // Streams first: an open stream never ends by itself, so the server would wait forever.
+        feed.close();
+        closing = server.close();
+      }
+      return closing;
+    },
+  };
+}
+
+async function listen(framework: Framework, feed: Feed, port: number, host: string): Promise<Listening> {
+  if (framework === 'fastify') {
+    const app = createFastifyDemo(feed);
+    try {
+      await app.listen({ port, host });
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+    return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+  }
+  const server = http.createServer(framework === 'express' ? createExpressDemo(feed) : createKoaDemo(feed).callback());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return { port: (server.address() as AddressInfo).port, close: () => closeServer(server) };
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    // The streams have ended already; a request in flight would still leave a keep-alive
+    // socket that close() waits on until it times out.
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,190 @@
+/**
+ * The demo on every framework, on real ports with real clients: the page, the live feed, replay
+ * after a reconnect, and a clean exit of the real process on SIGINT.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { EventSource } from 'eventsource';
+import { eventually, readSse, type SseReader } from '@ssekit/test-kit';
+import { FRAMEWORKS, startDemo, type Demo } from '../src/demo.js';
+import { ReplayBuffer } from '../src/feed.js';
+
+const FAST = { host: '127.0.0.1', port: 0, tickMs: 20, noticeMs: 50, replayLimit: 50, reconnectMs: 50 };
+
+const idsOf = (events: ReadonlyArray<{ id?: string | undefined }>) => events.map((event) => Number(event.id));
+const range = (first: number, count: number) => Array.from({ length: count }, (_, index) => first + index);
+
+describe('ReplayBuffer', () => {
+  const filled = (capacity: number, total: number) => {
+    const buffer = new ReplayBuffer(capacity);
+    for (let count = 1; count <= total; count++) buffer.add({ event: 'tick', data: { count, time: '' } });
+    return buffer;
+  };
+  const idsAfter = (buffer: ReplayBuffer, lastEventId: string) => buffer.after(lastEventId)?.map((event) => event.id);
+
+  test('gives out ids from 1 and returns exactly the events after a known id', () => {
+    const buffer = filled(5, 3);
+    expect(buffer.lastId).toBe(3);
+    expect(idsAfter(buffer, '0')).toEqual([1, 2, 3]);
+    expect(idsAfter(buffer, '2')).toEqual([3]);
+    expect(idsAfter(buffer, '3')).toEqual([]);
+  });
+
+  test('keeps the newest events only, and calls an id unknown once events after it are gone', () => {
+    const buffer = filled(3, 10);
+    expect(idsAfter(buffer, '7')).toEqual([8, 9, 10]);
+    expect(idsAfter(buffer, '6')).toBeUndefined();
+  });
+
+  test.each(['11', 'abc', '1.5', '-1', ''])('calls %p unknown', (id) => {
+    expect(idsAfter(filled(3, 10), id)).toBeUndefined();
+  });
+});
+
+describe.each(FRAMEWORKS)('demo on %s', (framework) => {
+  let demo: Demo;
+  const readers: SseReader[] = [];
+  const read = async (lastEventId?: string) => {
+    const reader = await readSse(`${demo.url}/events`, lastEventId === undefined ? {} : { headers: { 'last-event-id': lastEventId } });
+    readers.push(reader);
+    return reader;
+  };
+
+  beforeEach(async () => {
+    demo = await startDemo({ framework, ...FAST });
+  });
+  afterEach(async () => {
+    for (const reader of readers.splice(0)) reader.close();
+    await demo.close();
+  });
+
+  test('GET / serves the page, which connects an EventSource to /events', async () => {
+    const response = await fetch(`${demo.url}/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await response.text();
+    expect(html).toContain("new EventSource('/events')");
+    expect(html).toContain('drop connection');
+  });
+
+  test('a real EventSource receives ticks with increasing ids', async () => {
+    const source = new EventSource(`${demo.url}/events`);
+    try {
+      const ticks = await new Promise<MessageEvent[]>((resolve, reject) => {
+        const received: MessageEvent[] = [];
+        const timer = setTimeout(() => reject(new Error('timed out waiting for 3 ticks')), 5000);
+        source.addEventListener('tick', (event) => {
+          received.push(event);
+          if (received.length < 3) return;
+          clearTimeout(timer);
+          resolve(received);
+        });
+      });
+      const ids = ticks.map((event) => Number(event.lastEventId));
+      expect(ids[1]).toBeGreaterThan(ids[0]!);
+      expect(ids[2]).toBeGreaterThan(ids[1]!);
+      const counts = ticks.map((event) => (JSON.parse(event.data) as { count: number }).count);
+      expect(counts[1]).toBe(counts[0]! + 1);
+    } finally {
+      source.close();
+    }
+  });
+
+  test('a reconnect with Last-Event-ID replays exactly what came after it, then goes live', async () => {
+    const first = await read();
+    const [seen] = await first.waitForEvents(4);
+    first.close();
+    const lastId = Number(seen!.id);
+
+    // The first connection saw three events after this id, so the replay is never empty; the
+    // events after the replay arrive live.
+    const resumed = await read(String(lastId));
+    const events = await resumed.waitForEvents(10);
+    expect(idsOf(events)).toEqual(range(lastId + 1, 10));
+    expect(events.map((event) => event.event)).toContain('tick');
+  });
+
+  test('an unknown Last-Event-ID gets a reset, then the feed goes on from the newest id', async () => {
+    const resumed = await read('999999');
+    const [reset, next] = await resumed.waitForEvents(2);
+    expect(reset!.event).toBe('reset');
+    expect(JSON.parse(reset!.data)).toEqual({ unknownId: '999999' });
+    expect(Number(next!.id)).toBe(Number(reset!.id) + 1);
+  });
+
+  test('an id older than the replay buffer gets a reset', async () => {
+    const watcher = await read();
+    await watcher.waitFor(() => watcher.events.some((event) => Number(event.id) > FAST.replayLimit + 1));
+    const resumed = await read('1');
+    const [reset] = await resumed.waitForEvents(1);
+    expect(reset!.event).toBe('reset');
+  });
+
+  test('POST /drop closes every stream, and an EventSource resumes with no gap and no repeat', async () => {
+    const source = new EventSource(`${demo.url}/events`);
+    try {
+      const ids: number[] = [];
+      let opens = 0;
+      source.addEventListener('open', () => opens++);
+      const onEvent = (event: MessageEvent) => ids.push(Number(event.lastEventId));
+      source.addEventListener('tick', onEvent);
+      source.addEventListener('notice', onEvent);
+      source.addEventListener('reset', () => ids.push(Number.NaN));
+
+      await eventually(() => ids.length >= 3, 5000, 'the first events');
+      const response = await fetch(`${demo.url}/drop`, { method: 'POST' });
+      expect(await response.json()).toEqual({ dropped: 1 });
+      await eventually(() => opens === 2, 5000, 'the EventSource to reconnect');
+      const idsAtReconnect = ids.length;
+      await eventually(() => ids.length >= idsAtReconnect + 5, 5000, 'events after the reconnect');
+
+      expect(ids).toEqual(range(ids[0]!, ids.length));
+    } finally {
+      source.close();
+    }
+  });
+});
+
+describe('the demo process', () => {
+  const demoRoot = path.resolve(__dirname, '..');
+  let child: ChildProcess | undefined;
+  let reader: SseReader | undefined;
+  afterEach(() => {
+    reader?.close();
+    reader = undefined;
+    if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+  });
+
+  test.each([
+    { how: 'FRAMEWORK=koa', framework: 'koa', args: [], env: { FRAMEWORK: 'koa' } },
+    { how: '--framework fastify', framework: 'fastify', args: ['--framework', 'fastify'], env: {} },
+  ])('started with $how, prints its URL and exits 0 on SIGINT with a stream open', async ({ framework, args, env }) => {
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+      cwd: demoRoot,
+      env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child!.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+
+    await eventually(() => /listening on http:\/\/\S+/.test(output), 15_000, 'the URL to be printed');
+    expect(output).toContain(`ssekit demo (${framework}) listening on http://127.0.0.1:`);
+    const url = /listening on (http:\/\/\S+)/.exec(output)![1]!;
+    reader = await readSse(`${url}/events`);
+    expect(reader.status).toBe(200);
+
+    child.kill('SIGINT');
+    const exit = await Promise.race([exited, timeout(5000, `exit after SIGINT; output: ${output}`)]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    await reader.ended;
+  }, 30_000);
+});
+
+function timeout(ms: number, what: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms).unref());
+}
