@@ -105,7 +105,7 @@ reconnects with <code>Last-Event-ID</code>, and the server replays what it misse
     broken = false;
     continuity.textContent = 'starting over after id ' + lastId;
     continuity.dataset.ok = 'true';
-    note.textContent = 'The server does not know id ' + data.unknownId +
+    note.textContent = 'The server does not know id ' + data.lastEventId +
       ' (it restarted, or those events are too old), so the feed starts over.';
   });
 

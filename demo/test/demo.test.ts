@@ -7,39 +7,11 @@ import path from 'node:path';
 import { EventSource } from 'eventsource';
 import { eventually, readSse, type SseReader } from '@ssekit/test-kit';
 import { FRAMEWORKS, startDemo, type Demo } from '../src/demo.js';
-import { ReplayBuffer } from '../src/feed.js';
 
 const FAST = { host: '127.0.0.1', port: 0, tickMs: 20, noticeMs: 50, replayLimit: 50, reconnectMs: 50 };
 
 const idsOf = (events: ReadonlyArray<{ id?: string | undefined }>) => events.map((event) => Number(event.id));
 const range = (first: number, count: number) => Array.from({ length: count }, (_, index) => first + index);
-
-describe('ReplayBuffer', () => {
-  const filled = (capacity: number, total: number) => {
-    const buffer = new ReplayBuffer(capacity);
-    for (let count = 1; count <= total; count++) buffer.add({ event: 'tick', data: { count, time: '' } });
-    return buffer;
-  };
-  const idsAfter = (buffer: ReplayBuffer, lastEventId: string) => buffer.after(lastEventId)?.map((event) => event.id);
-
-  test('gives out ids from 1 and returns exactly the events after a known id', () => {
-    const buffer = filled(5, 3);
-    expect(buffer.lastId).toBe(3);
-    expect(idsAfter(buffer, '0')).toEqual([1, 2, 3]);
-    expect(idsAfter(buffer, '2')).toEqual([3]);
-    expect(idsAfter(buffer, '3')).toEqual([]);
-  });
-
-  test('keeps the newest events only, and calls an id unknown once events after it are gone', () => {
-    const buffer = filled(3, 10);
-    expect(idsAfter(buffer, '7')).toEqual([8, 9, 10]);
-    expect(idsAfter(buffer, '6')).toBeUndefined();
-  });
-
-  test.each(['11', 'abc', '1.5', '-1', ''])('calls %p unknown', (id) => {
-    expect(idsAfter(filled(3, 10), id)).toBeUndefined();
-  });
-});
 
 describe.each(FRAMEWORKS)('demo on %s', (framework) => {
   let demo: Demo;
@@ -108,7 +80,7 @@ describe.each(FRAMEWORKS)('demo on %s', (framework) => {
     const resumed = await read('999999');
     const [reset, next] = await resumed.waitForEvents(2);
     expect(reset!.event).toBe('reset');
-    expect(JSON.parse(reset!.data)).toEqual({ unknownId: '999999' });
+    expect(JSON.parse(reset!.data)).toEqual({ lastEventId: '999999' });
     expect(Number(next!.id)).toBe(Number(reset!.id) + 1);
   });
 
