@@ -45,6 +45,8 @@ export {
 export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
 export {
   createStreamGroup,
+  resolveAdapterOptions,
+  type SseAdapterOptions,
   type SseGroupOptions,
   type SseLimit,
   type SseShutdownOptions,

@@ -191,7 +191,7 @@ export function createSseStream<TEvents extends SseEventMap = SseEventMap>(
   res: NodeResponse,
   options?: SseStreamOptions,
 ): SseStream<TEvents> {
-  return createSseStreamFromSink<TEvents>(createNodeSink(req, res), options);
+  return createSseStreamFromSink<TEvents>(createNodeSink(req, res), options, req);
 }
 
 /** Makes an SSE stream on any {@link SseSink}: how adapters and other runtimes plug in. */

@@ -2,9 +2,10 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
   createNodeSink,
   createSseStreamFromSink,
-  resolveStreamOptions,
+  resolveAdapterOptions,
+  type SseAdapterOptions,
   type SseStream,
-  type SseStreamOptions,
+  type SseStreamGroup,
 } from '@ssekit/core';
 
 export * from '@ssekit/core';
@@ -20,8 +21,14 @@ declare global {
   }
 }
 
-/** Options of {@link sse}: those of every ssekit stream. */
-export type SseExpressOptions = SseStreamOptions;
+/** Options of {@link sse}: those of every ssekit stream, and a limit keyed by Express's `req`. */
+export type SseExpressOptions = SseAdapterOptions<Request>;
+
+/** The middleware, with the group of the streams it opened. */
+export type SseMiddleware = RequestHandler & {
+  /** Every stream this middleware opened: `streams.shutdown()` ends them all. */
+  readonly streams: SseStreamGroup;
+};
 
 /**
  * Express middleware that gives each response an `res.sse` stream. Mount it app-wide or per
@@ -30,21 +37,27 @@ export type SseExpressOptions = SseStreamOptions;
  *
  * @example
  * ```ts
- * app.get('/events', sse(), (req, res) => {
+ * const events = sse({ limit: { max: 5, key: (req) => req.ip ?? '' } });
+ * app.get('/events', events, (req, res) => {
  *   if (!req.user) return res.sendStatus(401);
  *   res.sse.send({ event: 'hello', data: { at: Date.now() } });
+ * });
+ * process.on('SIGTERM', async () => {
+ *   await events.streams.shutdown({ retryMs: 1000, jitterMs: 5000 });
+ *   server.close();
  * });
  * ```
  * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an out-of-range option.
  */
-export function sse(options: SseExpressOptions = {}): RequestHandler {
-  const resolved = resolveStreamOptions(options);
-  return function sseMiddleware(req: Request, res: Response, next: NextFunction): void {
+export function sse(options: SseExpressOptions = {}): SseMiddleware {
+  const { streams, options: resolved } = resolveAdapterOptions(options);
+  function sseMiddleware(req: Request, res: Response, next: NextFunction): void {
     let stream: SseStream | undefined;
     Object.defineProperty(res, 'sse', {
       configurable: true,
-      get: () => (stream ??= createSseStreamFromSink(createNodeSink(req, res), resolved)),
+      get: () => (stream ??= createSseStreamFromSink(createNodeSink(req, res), resolved, req)),
     });
     next();
-  };
+  }
+  return Object.assign(sseMiddleware, { streams });
 }

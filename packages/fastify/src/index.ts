@@ -1,17 +1,23 @@
-import type { FastifyPluginCallback, FastifyReply } from 'fastify';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import {
   createNodeSink,
   createSseStreamFromSink,
-  resolveStreamOptions,
-  type ResolvedStreamOptions,
+  formatEvent,
+  resolveAdapterOptions,
+  type SseAdapterOptions,
+  type SseShutdownOptions,
   type SseStream,
-  type SseStreamOptions,
+  type SseStreamGroup,
 } from '@ssekit/core';
 
 export * from '@ssekit/core';
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every stream the plugin opened; `app.close()` shuts them down by itself. */
+    readonly sseStreams: SseStreamGroup;
+  }
   interface FastifyReply {
     /** This reply as a Server-Sent Events stream, made on first use. */
     // `any` lets a handler assign it to a typed `SseStream<MyEvents>` without a cast.
@@ -19,23 +25,28 @@ declare module 'fastify' {
   }
 }
 
-/** Options of {@link ssePlugin}: those of every ssekit stream. */
-export type SseFastifyOptions = SseStreamOptions;
+/** Options of {@link ssePlugin}: those of every ssekit stream, a limit, and the shutdown. */
+export interface SseFastifyOptions extends SseAdapterOptions<FastifyRequest> {
+  /** How `app.close()` ends open streams: a last event and a jittered `retry`. */
+  shutdown?: SseShutdownOptions;
+}
 
 const kStream = Symbol('ssekit.stream');
 type ReplyWithStream = FastifyReply & { [kStream]: SseStream | null };
 
 const plugin: FastifyPluginCallback<SseFastifyOptions> = (fastify, options, done) => {
-  let resolved: ResolvedStreamOptions;
+  const { shutdown, ...adapterOptions } = options;
+  let prepared: ReturnType<typeof resolveAdapterOptions>;
   try {
-    resolved = resolveStreamOptions({
+    prepared = resolveAdapterOptions<FastifyRequest>({
       onError: (error) => fastify.log.error({ err: error }, 'ssekit: a piped source failed'),
-      ...options,
+      ...adapterOptions,
     });
+    if (shutdown?.message) formatEvent(shutdown.message); // a bad farewell fails now, not at close
   } catch (error) {
     return done(error as Error);
   }
-  const streams = new Set<SseStream>();
+  const { streams, options: resolved } = prepared;
 
   function createStream(reply: FastifyReply): SseStream {
     const sink = createNodeSink(reply.request.raw, reply.raw, {
@@ -48,12 +59,10 @@ const plugin: FastifyPluginCallback<SseFastifyOptions> = (fastify, options, done
         }
       },
     });
-    const stream = createSseStreamFromSink(sink, resolved);
-    streams.add(stream);
-    stream.onClose(() => streams.delete(stream));
-    return stream;
+    return createSseStreamFromSink(sink, resolved, reply.request);
   }
 
+  fastify.decorate('sseStreams', streams);
   fastify.decorateReply(kStream, null);
   fastify.decorateReply('sse', {
     getter(this: FastifyReply) {
@@ -62,10 +71,7 @@ const plugin: FastifyPluginCallback<SseFastifyOptions> = (fastify, options, done
     },
   });
   // Open streams never end by themselves, so without this `app.close()` would wait forever.
-  fastify.addHook('preClose', (hookDone) => {
-    for (const stream of streams) stream.close();
-    hookDone();
-  });
+  fastify.addHook('preClose', () => streams.shutdown(shutdown));
   done();
 };
 

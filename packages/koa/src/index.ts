@@ -2,9 +2,10 @@ import type { Context, Middleware, Next } from 'koa';
 import {
   createNodeSink,
   createSseStreamFromSink,
-  resolveStreamOptions,
+  resolveAdapterOptions,
+  type SseAdapterOptions,
   type SseStream,
-  type SseStreamOptions,
+  type SseStreamGroup,
 } from '@ssekit/core';
 
 export * from '@ssekit/core';
@@ -17,8 +18,14 @@ declare module 'koa' {
   }
 }
 
-/** Options of {@link sse}: those of every ssekit stream. */
-export type SseKoaOptions = SseStreamOptions;
+/** Options of {@link sse}: those of every ssekit stream, and a limit keyed by Koa's `ctx`. */
+export type SseKoaOptions = SseAdapterOptions<Context>;
+
+/** The middleware, with the group of the streams it opened. */
+export type SseMiddleware = Middleware & {
+  /** Every stream this middleware opened: `streams.shutdown()` ends them all. */
+  readonly streams: SseStreamGroup;
+};
 
 // Errors a socket raises when its client goes away mid-write. After the stream opens they are
 // a normal end, not an application error.
@@ -38,9 +45,9 @@ const DISCONNECT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_ST
  * ```
  * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an out-of-range option.
  */
-export function sse(options: SseKoaOptions = {}): Middleware {
-  const resolved = resolveStreamOptions(options);
-  return function sseMiddleware(ctx: Context, next: Next) {
+export function sse(options: SseKoaOptions = {}): SseMiddleware {
+  const { streams, options: resolved } = resolveAdapterOptions(options);
+  function sseMiddleware(ctx: Context, next: Next) {
     let stream: SseStream | undefined;
     const beforeOpen = (): void => {
       ctx.respond = false;
@@ -51,8 +58,9 @@ export function sse(options: SseKoaOptions = {}): Middleware {
     };
     Object.defineProperty(ctx, 'sse', {
       configurable: true,
-      get: () => (stream ??= createSseStreamFromSink(createNodeSink(ctx.req, ctx.res, { beforeOpen }), resolved)),
+      get: () => (stream ??= createSseStreamFromSink(createNodeSink(ctx.req, ctx.res, { beforeOpen }), resolved, ctx)),
     });
     return next();
-  };
+  }
+  return Object.assign(sseMiddleware, { streams });
 }

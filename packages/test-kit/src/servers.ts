@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import Koa from 'koa';
-import { createSseStream, type SseStream, type SseStreamOptions } from '@ssekit/core';
+import { createSseStream, createStreamGroup, type SseLimit, type SseStream, type SseStreamGroup, type SseStreamOptions } from '@ssekit/core';
 import { sse as expressSse } from '@ssekit/express';
 import ssePlugin from '@ssekit/fastify';
 import { sse as koaSse } from '@ssekit/koa';
@@ -31,6 +31,8 @@ export interface TestApp {
   readonly streams: SseStream[];
   /** Errors the framework reported (Koa's `app.on('error')`, Fastify's error handler, ...). */
   readonly errors: unknown[];
+  /** The group every opened stream joined: the adapter's own, or one made for node:http. */
+  readonly group: SseStreamGroup;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,8 @@ export interface StartOptions {
   options?: SseStreamOptions;
   /** HTML served at `/page`, on the same origin as `/events`, for browser tests. */
   page?: string;
+  /** A limit keyed by each framework's own request object (all of them have `.headers`). */
+  limit?: SseLimit<{ headers: http.IncomingHttpHeaders }>;
 }
 
 /** A header that middleware running before the route sets, which the stream must keep. */
@@ -47,7 +51,7 @@ export const EARLIER_HEADER = { name: 'x-request-id', value: 'req-42' } as const
  * Starts `framework` on 127.0.0.1, port 0, with an earlier middleware that sets
  * {@link EARLIER_HEADER}, ssekit mounted the framework's own way, and `route` at `/events`.
  */
-export async function startApp(framework: Framework, route: TestRoute, { options, page = '' }: StartOptions = {}): Promise<TestApp> {
+export async function startApp(framework: Framework, route: TestRoute, { options, page = '', limit }: StartOptions = {}): Promise<TestApp> {
   const streams: SseStream[] = [];
   const errors: unknown[] = [];
   const run = (context: RouteContext) => {
@@ -59,14 +63,15 @@ export async function startApp(framework: Framework, route: TestRoute, { options
 
   switch (framework) {
     case 'node': {
+      const group = createStreamGroup({ limit });
       const server = http.createServer((req, res) => {
         res.setHeader(EARLIER_HEADER.name, EARLIER_HEADER.value);
         if (req.url === '/page') return void res.writeHead(200, { 'content-type': 'text/html' }).end(page);
         if (req.url !== '/events') return void res.writeHead(404).end();
         const reject = (status: number, body = '') => void res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
-        run({ stream: createSseStream(req, res, options), request: req, reject });
+        run({ stream: createSseStream(req, res, { ...options, group }), request: req, reject });
       });
-      return listen(framework, server, streams, errors);
+      return listen(framework, server, streams, errors, group);
     }
     case 'express': {
       const app = express();
@@ -74,12 +79,13 @@ export async function startApp(framework: Framework, route: TestRoute, { options
         res.set(EARLIER_HEADER.name, EARLIER_HEADER.value);
         next();
       });
-      app.use(expressSse(options));
+      const events = expressSse({ ...options, limit });
+      app.use(events);
       app.get('/page', (_req, res) => void res.type('html').send(page));
       app.get('/events', (req, res) => {
         run({ stream: res.sse, request: req, reject: (status, body = '') => void res.status(status).type('text/plain').send(body) });
       });
-      return listen(framework, http.createServer(app), streams, errors);
+      return listen(framework, http.createServer(app), streams, errors, events.streams);
     }
     case 'koa': {
       const app = new Koa();
@@ -88,7 +94,8 @@ export async function startApp(framework: Framework, route: TestRoute, { options
         ctx.set(EARLIER_HEADER.name, EARLIER_HEADER.value);
         await next();
       });
-      app.use(koaSse(options));
+      const events = koaSse({ ...options, limit });
+      app.use(events);
       app.use((ctx) => {
         if (ctx.path === '/page') {
           ctx.type = 'html';
@@ -106,11 +113,11 @@ export async function startApp(framework: Framework, route: TestRoute, { options
           },
         });
       });
-      return listen(framework, http.createServer(app.callback()), streams, errors);
+      return listen(framework, http.createServer(app.callback()), streams, errors, events.streams);
     }
     case 'fastify': {
       const app = Fastify();
-      await app.register(ssePlugin, options ?? {});
+      await app.register(ssePlugin, { ...options, limit });
       app.addHook('onRequest', (_request, reply, done) => {
         reply.header(EARLIER_HEADER.name, EARLIER_HEADER.value);
         done();
@@ -126,7 +133,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
       });
       await app.listen({ port: 0, host: '127.0.0.1' });
       const { port } = app.server.address() as AddressInfo;
-      return { framework, url: `http://127.0.0.1:${port}`, streams, errors, close: () => app.close() };
+      return { framework, url: `http://127.0.0.1:${port}`, streams, errors, group: app.sseStreams, close: () => app.close() };
     }
   }
 }
@@ -152,13 +159,14 @@ export async function serveHttp(handler: http.RequestListener | http.Server): Pr
   };
 }
 
-async function listen(framework: Framework, server: http.Server, streams: SseStream[], errors: unknown[]): Promise<TestApp> {
+async function listen(framework: Framework, server: http.Server, streams: SseStream[], errors: unknown[], group: SseStreamGroup): Promise<TestApp> {
   const served = await serveHttp(server);
   return {
     framework,
     url: served.url,
     streams,
     errors,
+    group,
     close: () => {
       for (const stream of streams) stream.close();
       return served.close();
