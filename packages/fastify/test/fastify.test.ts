@@ -31,6 +31,32 @@ describe('@ssekit/fastify', () => {
     await Promise.all(readers.map((reader) => reader.ended));
   });
 
+  test('app.close() sends the shutdown option’s last event and jittered retry to every stream', async () => {
+    const app = Fastify();
+    await app.register(ssePlugin, { shutdown: { message: { event: 'bye', data: 'restarting' }, retryMs: 2000, jitterMs: 1000 } });
+    app.get('/events', (_request, reply) => {
+      void reply.sse.send('open');
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const readers = await Promise.all([1, 2].map(() => readSse(`${urlOf(app)}/events`)));
+    await Promise.all(readers.map((reader) => reader.waitForEvents(1)));
+    expect(app.sseStreams.size).toBe(2);
+    await app.close();
+    for (const reader of readers) {
+      await reader.ended;
+      expect(reader.events.map((event) => event.event ?? 'message')).toEqual(['message', 'bye']);
+      expect(reader.retries[0]).toBeGreaterThanOrEqual(2000);
+      expect(reader.retries[0]).toBeLessThanOrEqual(3000);
+    }
+    expect(app.sseStreams.size).toBe(0);
+  });
+
+  test('an invalid shutdown message fails the registration', async () => {
+    const app = Fastify();
+    await expect(app.register(ssePlugin, { shutdown: { message: { event: 'x\ny', data: '' } } })).rejects.toThrow(SseError);
+    await app.close().catch(() => {});
+  });
+
   test('an async handler may send and return: the reply is hijacked, not sent twice', async () => {
     const app = Fastify();
     const errors: unknown[] = [];
