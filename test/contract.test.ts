@@ -330,6 +330,8 @@ describe.each(FRAMEWORKS)('contract on %s', (framework) => {
       expect(stream!.closeReason).toBe('overflow');
       expect(peak).toBeGreaterThan(0);
       expect(peak).toBeLessThanOrEqual(maxBufferedBytes + chunkBytes + 1024);
+      // The connection's end sits behind the bytes the kernel still holds for this client.
+      reader.resume();
       await reader.ended;
     });
     test('one event larger than maxBufferedBytes still reaches a client that reads', async () => {

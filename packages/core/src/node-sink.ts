@@ -34,9 +34,24 @@ export function createNodeSink(
   return new NodeSink(req, res as FlushableResponse, hooks.beforeOpen);
 }
 
+/** The most bytes held back for coalescing, per socket: Node's default high-water mark. */
+const COALESCE_BYTES = 16 * 1024;
+
+// One setImmediate per turn uncorks every socket corked during it, however many there are.
+let corkedSinks: NodeSink[] = [];
+function scheduleUncork(sink: NodeSink): void {
+  if (corkedSinks.push(sink) === 1) setImmediate(uncorkAll);
+}
+function uncorkAll(): void {
+  const sinks = corkedSinks;
+  corkedSinks = [];
+  for (const sink of sinks) sink.uncork();
+}
+
 class NodeSink implements SseSink {
   readonly lastEventIdHeader: string | string[] | undefined;
   private flushes = false;
+  private corked = false;
 
   constructor(
     private readonly req: NodeRequest,
@@ -102,9 +117,26 @@ class NodeSink implements SseSink {
   }
 
   write(chunk: string): boolean {
-    const ok = this.res.write(chunk);
-    if (this.flushes) this.res.flush!();
+    const res = this.res;
+    // Events that reach one socket within one turn of the event loop (a channel's burst) go
+    // out in one writev instead of one syscall each: the socket is corked on the first write
+    // and uncorked at the end of the turn, or as soon as a full high-water mark is waiting, so
+    // that what stays in user space is bounded and backpressure works as without it.
+    if (!this.corked) {
+      this.corked = true;
+      res.cork();
+      scheduleUncork(this);
+    }
+    const ok = res.write(chunk);
+    if (!ok || res.writableLength >= COALESCE_BYTES) this.uncork();
+    if (this.flushes) res.flush!();
     return ok;
+  }
+
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.res.uncork();
   }
 
   onceDrain(listener: () => void): void {
@@ -123,6 +155,7 @@ class NodeSink implements SseSink {
   }
 
   end(): void {
+    this.uncork();
     this.res.end();
   }
 
