@@ -487,23 +487,30 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     const ok = this.sink.open(headers, first);
     this.opened = true;
     if (keepAliveMs > 0) {
-      this.keepAlive = setTimeout(this.heartbeat, keepAliveMs);
+      this.keepAlive = setTimeout(heartbeat, keepAliveMs, this);
       this.keepAlive.unref();
     }
     return ok;
   }
 
-  private readonly heartbeat = (): void => {
+  /** Called by the keep-alive timer, which is shared code: no closure per stream. */
+  beat(): void {
     // Bytes still queued mean the stream is not idle, only slow: no heartbeat on top of them.
-    if (this.sink.bufferedBytes === 0) this.write(HEARTBEAT);
+    if (this.sink.bufferedBytes === 0) void this.write(HEARTBEAT);
     else this.keepAlive?.refresh();
-  };
+  }
 
-  private readonly onDrain = (): void => {
+  // Made once per stream, and only for a stream that ever meets a full socket.
+  private onDrainListener: (() => void) | undefined = undefined;
+  private get onDrain(): () => void {
+    return (this.onDrainListener ??= () => this.drained());
+  }
+
+  private drained(): void {
     const waiters = this.drainWaiters;
     this.drainWaiters = undefined;
     if (waiters) for (const resolve of waiters) resolve(true);
-  };
+  }
 
   /** Closes the stream once; `release` says whether the response still needs ending. */
   private finish(reason: SseCloseReason, release = true): void {
@@ -531,5 +538,9 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
 }
 
 const STOPPED = Symbol('stopped');
+
+function heartbeat(stream: { beat(): void }): void {
+  stream.beat();
+}
 
 function noop(): void {}
