@@ -4,19 +4,9 @@
  * Last-Event-ID, and the channel's replay must leave the page with every event exactly once.
  * Chromium comes from Debian's package (`apt-get install -y chromium`); .ci/run installs it.
  */
-import { execFileSync } from 'node:child_process';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createChannel, type Channel } from '@ssekit/core';
-import { FRAMEWORKS, startApp, type TestApp } from '@ssekit/test-kit';
-
-function chromiumPath(): string {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
-  try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error('Chromium is missing: install it with `apt-get install -y chromium` (.ci/run does), or set CHROMIUM_PATH.');
-  }
-}
+import { FRAMEWORKS, launchChromium, startApp, type TestApp } from '@ssekit/test-kit';
 
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
@@ -30,10 +20,7 @@ const PAGE = `<!doctype html>
 
 let browser: Browser;
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: chromiumPath(),
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, 30_000);
 afterAll(() => browser?.close());
 

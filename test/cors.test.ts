@@ -7,7 +7,6 @@
  * `eventsource` package) send Last-Event-ID through a preflight that the recipe allows.
  * Chromium comes from Debian's package (`apt-get install -y chromium`); .ci/run installs it.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,12 +16,12 @@ import cors from 'cors';
 import Fastify from 'fastify';
 import fastifyCors from '@fastify/cors';
 import Koa from 'koa';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { SseStream } from '@ssekit/core';
 import { sse as expressSse } from '@ssekit/express';
 import ssePlugin from '@ssekit/fastify';
 import { sse as koaSse } from '@ssekit/koa';
-import { readSse, serveHttp, type ServedHttp } from '@ssekit/test-kit';
+import { launchChromium, readSse, serveHttp, type ServedHttp } from '@ssekit/test-kit';
 
 interface KoaCorsOptions {
   origin?: string | ((ctx: Koa.Context) => string);
@@ -31,15 +30,6 @@ interface KoaCorsOptions {
 }
 // @koa/cors ships no types of its own (they are @types/koa__cors, which this repo does not use).
 const koaCors = require('@koa/cors') as (options?: KoaCorsOptions) => Koa.Middleware;
-
-function chromiumPath(): string {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
-  try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error('Chromium is missing: install it with `apt-get install -y chromium` (.ci/run does), or set CHROMIUM_PATH.');
-  }
-}
 
 const CORS_FRAMEWORKS = ['express', 'fastify', 'koa'] as const;
 type CorsFramework = (typeof CORS_FRAMEWORKS)[number];
@@ -331,10 +321,7 @@ let browser: Browser;
 let originA: ServedHttp;
 let originC: ServedHttp;
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: chromiumPath(),
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
   originA = await servePages();
   originC = await servePages();
 }, 30_000);
