@@ -11,6 +11,11 @@ export interface SseReader {
   readonly comments: string[];
   /** Every `retry` value the parser applied. */
   readonly retries: number[];
+  /**
+   * The id a browser would send back as Last-Event-ID: the last `id` of a completed block,
+   * including an id-only block that dispatched no event.
+   */
+  readonly lastEventId: () => string | undefined;
   /** The exact bytes received, decoded as UTF-8. */
   readonly text: () => string;
   /** Resolves once `count` events have arrived; rejects after `timeoutMs`. */
@@ -47,6 +52,22 @@ export function readSse(url: string, options: ReadOptions = {}): Promise<SseRead
       const comments: string[] = [];
       const retries: number[] = [];
       const chunks: string[] = [];
+      // The spec commits a block's id at its blank line, whether or not an event dispatches.
+      let lastEventId: string | undefined;
+      let blockId: string | undefined;
+      let partial = '';
+      const trackIds = (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) {
+          if (line === '') {
+            if (blockId !== undefined) lastEventId = blockId;
+            blockId = undefined;
+          } else if (line.startsWith('id:')) {
+            blockId = line.slice(line.startsWith('id: ') ? 4 : 3);
+          }
+        }
+      };
       const watchers = new Set<() => void>();
       const parser = createParser({
         onEvent: (event) => events.push(event),
@@ -56,6 +77,7 @@ export function readSse(url: string, options: ReadOptions = {}): Promise<SseRead
       response.on('data', (chunk: string) => {
         chunks.push(chunk);
         parser.feed(chunk);
+        trackIds(chunk);
         for (const watcher of watchers) watcher();
       });
       let markEnded!: () => void;
@@ -90,6 +112,7 @@ export function readSse(url: string, options: ReadOptions = {}): Promise<SseRead
         events,
         comments,
         retries,
+        lastEventId: () => lastEventId,
         text: () => chunks.join(''),
         waitFor,
         waitForEvents: async (count, timeoutMs) => {
