@@ -21,7 +21,7 @@ const config: Config = {
   moduleNameMapper: {
     // Sources import siblings as `./x.js`, as ESM requires; jest resolves the `.ts` behind them.
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    '^@ssekit/(core|express|fastify|koa|test-kit)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@ssekit/(core|express|fastify|koa|redis|test-kit)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testTimeout: 20_000,
   reporters: ['default', '<rootDir>/test/results-reporter.cjs'],

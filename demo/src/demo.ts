@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Redis from 'ioredis';
+import { createRedisBackplane } from '@ssekit/redis';
 import { createExpressDemo } from './express.js';
 import { createFastifyDemo } from './fastify.js';
 import { createFeed, type Feed, type FeedOptions } from './feed.js';
@@ -23,6 +25,22 @@ export interface DemoOptions extends FeedOptions {
    * @default 'localhost'
    */
   host?: string;
+  /**
+   * A Redis to share the feed through, such as `redis://127.0.0.1:6379`: every demo started
+   * with the same one serves the same feed, and a page resumes on any of them.
+   * @default undefined (the feed lives in this process)
+   */
+  redisUrl?: string;
+  /**
+   * The key prefix in that Redis.
+   * @default 'ssekit-demo:'
+   */
+  redisPrefix?: string;
+  /**
+   * What this instance calls itself in the `from` of the events it publishes to a shared feed.
+   * @default '<framework>, pid <pid>'
+   */
+  instance?: string;
 }
 
 /** A running demo. */
@@ -30,6 +48,8 @@ export interface Demo {
   readonly framework: Framework;
   /** Where the page is, such as `http://localhost:3000`. */
   readonly url: string;
+  /** The Redis the feed is shared through, if any. */
+  readonly redisUrl: string | undefined;
   /** Closes every open stream, then the server. Safe to call more than once. */
   close(): Promise<void>;
 }
@@ -56,31 +76,49 @@ export function isFramework(value: unknown): value is Framework {
  * ```
  */
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
-  const { framework = 'express', port = 3000, host = 'localhost', ...feedOptions } = options;
+  const { framework = 'express', port = 3000, host = 'localhost', redisUrl, redisPrefix = 'ssekit-demo:', instance, ...feedOptions } = options;
   if (!isFramework(framework)) {
     throw new TypeError(`framework must be one of ${FRAMEWORKS.join(', ')}, not ${String(framework)}.`);
   }
-  const feed = createFeed(feedOptions);
+  const redis = redisUrl ? await connectRedis(redisUrl) : undefined;
+  const backplane = redis && createRedisBackplane({ client: redis, prefix: redisPrefix, maxLen: feedOptions.replayLimit ?? 100 });
+  const releaseRedis = async () => {
+    await backplane?.close();
+    redis?.disconnect();
+  };
+  const feed = createFeed({ ...feedOptions, backplane, instance: instance ?? `${framework}, pid ${process.pid}` });
   let server: Listening;
   try {
     server = await listen(framework, feed, port, host);
   } catch (error) {
-    feed.close();
+    await feed.close();
+    await releaseRedis();
     throw error;
   }
   let closing: Promise<void> | undefined;
   return {
     framework,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`,
+    redisUrl,
     close() {
-      if (!closing) {
-        // Streams first: an open stream never ends by itself, so the server would wait forever.
-        feed.close();
-        closing = server.close();
-      }
+      // Streams first: an open stream never ends by itself, so the server would wait forever.
+      closing ??= Promise.all([feed.close(), server.close()]).then(releaseRedis);
       return closing;
     },
   };
+}
+
+/** Connects to Redis, or says clearly that it could not. */
+async function connectRedis(url: string): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {}); // it reconnects by itself; publishes meanwhile are skipped
+  try {
+    await redis.connect();
+    return redis;
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`cannot reach Redis at ${url} (${error instanceof Error ? error.message : String(error)}).`);
+  }
 }
 
 async function listen(framework: Framework, feed: Feed, port: number, host: string): Promise<Listening> {

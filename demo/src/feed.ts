@@ -1,9 +1,10 @@
-import { createChannel, type SseStream } from '@ssekit/core';
+import { createChannel, type Backplane, type SseStream } from '@ssekit/core';
 
 /** The demo's events by name, with the type of their data. */
 export type DemoEvents = {
-  tick: { count: number; time: string };
-  notice: { text: string; time: string };
+  /** `from` names the instance that published it, when instances share a feed through Redis. */
+  tick: { count: number; time: string; from?: string };
+  notice: { text: string; time: string; from?: string };
   /**
    * The channel's reset signal: the client's `Last-Event-ID` is unknown or too old, so it
    * missed events that are gone and must start over.
@@ -34,6 +35,13 @@ export interface FeedOptions {
    * @default 3000
    */
   reconnectMs?: number;
+  /**
+   * Where the feed lives: by default in this process; a Redis backplane shares it with every
+   * instance on the same Redis, and each instance then publishes its own ticks and notices.
+   */
+  backplane?: Backplane;
+  /** The name this instance puts in the `from` of what it publishes to a shared feed. */
+  instance?: string;
 }
 
 /** The live feed behind `/events`, shared by every framework. */
@@ -45,14 +53,20 @@ export interface Feed {
   serve(stream: SseStream<DemoEvents>): void;
   /** Closes the server side of every open stream, as a flaky network would. Returns how many. */
   dropAll(): number;
-  /** Stops publishing and closes every open stream. */
-  close(): void;
+  /** Stops publishing and closes every open stream; resolves once the channel has let go. */
+  close(): Promise<void>;
 }
 
 const NOTICES = [
   'Press "drop connection": the browser reconnects and the server replays what it missed.',
   'Each event has an id; on reconnect the browser sends the last one back as Last-Event-ID.',
   'Restart the server with this page open: its ids are unknown there, so the page gets a reset.',
+];
+
+/** The same, for instances that share the feed through Redis, where ids outlive a restart. */
+const SHARED_NOTICES = [
+  ...NOTICES.slice(0, 2),
+  'Restart this instance with the page open: the ids live in Redis, so the page resumes with no reset.',
 ];
 
 /**
@@ -67,19 +81,28 @@ const NOTICES = [
  * ```
  */
 export function createFeed(options: FeedOptions = {}): Feed {
-  const { tickMs = 1000, noticeMs = 5000, replayLimit = 100, reconnectMs = 3000 } = options;
+  const { tickMs = 1000, noticeMs = 5000, replayLimit = 100, reconnectMs = 3000, backplane, instance } = options;
   // The channel formats each event once for every tab, keeps the last `replayLimit` for
-  // replay, and sends `reset` to a client whose Last-Event-ID it cannot resume from.
-  const channel = createChannel<DemoEvents>({ history: { maxEvents: replayLimit } });
+  // replay (in memory, or in Redis), and sends `reset` to a client whose Last-Event-ID it
+  // cannot resume from.
+  const channel = backplane
+    ? createChannel<DemoEvents>({ name: 'demo', backplane, maxReplayEvents: replayLimit })
+    : createChannel<DemoEvents>({ history: { maxEvents: replayLimit } });
+  const from = backplane ? { from: instance ?? 'this instance' } : {};
   const streams = new Set<SseStream<DemoEvents>>();
   let ticks = 0;
   let notices = 0;
   let closed = false;
 
   const time = () => new Date().toISOString();
-  const tickTimer = setInterval(() => void channel.publish({ event: 'tick', data: { count: ++ticks, time: time() } }), tickMs);
+  // A publish rejects while Redis is down; the demo just skips that tick.
+  const skip = (error: unknown) => console.warn(`ssekit demo: an event was not published (${error instanceof Error ? error.message : String(error)})`);
+  const tickTimer = setInterval(() => channel.publish({ event: 'tick', data: { count: ++ticks, time: time(), ...from } }).catch(skip), tickMs);
   const noticeTimer = setInterval(
-    () => void channel.publish({ event: 'notice', data: { text: NOTICES[notices++ % NOTICES.length]!, time: time() } }),
+    () => {
+      const texts = backplane ? SHARED_NOTICES : NOTICES;
+      return channel.publish({ event: 'notice', data: { text: texts[notices++ % texts.length]!, time: time(), ...from } }).catch(skip);
+    },
     noticeMs,
   );
 
@@ -104,7 +127,7 @@ export function createFeed(options: FeedOptions = {}): Feed {
       closed = true;
       clearInterval(tickTimer);
       clearInterval(noticeTimer);
-      void channel.close();
+      return channel.close();
     },
   };
 }

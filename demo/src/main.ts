@@ -4,6 +4,7 @@
  *   pnpm demo                          Express on http://localhost:3000
  *   pnpm demo --framework koa          or FRAMEWORK=koa pnpm demo
  *   PORT=8080 HOST=0.0.0.0 pnpm demo
+ *   REDIS_URL=redis://127.0.0.1:6379 PORT=3001 pnpm demo   instances on one Redis share one feed
  */
 import { FRAMEWORKS, isFramework, startDemo, type Framework } from './demo.js';
 
@@ -32,6 +33,8 @@ const demo = await startDemo({
   framework: readFramework(process.argv.slice(2)),
   port: readPort(process.env.PORT),
   host: process.env.HOST || 'localhost',
+  redisUrl: process.env.REDIS_URL || undefined,
+  redisPrefix: process.env.REDIS_PREFIX || undefined,
 }).catch((error: unknown) => exitWith(error instanceof Error ? error.message : String(error)));
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -47,3 +50,4 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 console.log(`ssekit demo (${demo.framework}) listening on ${demo.url}`);
+if (demo.redisUrl) console.log(`sharing the feed through Redis at ${demo.redisUrl}`);

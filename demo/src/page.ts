@@ -22,7 +22,7 @@ export function renderPage(framework: string): string {
   #note:empty { display: none; }
   #continuity[data-ok="false"] { color: #c62828; font-weight: 600; }
   ol { list-style: none; padding: 0; font-family: ui-monospace, monospace; font-size: 0.9rem; }
-  li { display: grid; grid-template-columns: 4rem 5rem 1fr; gap: 0.5rem; padding: 0.2rem 0; border-bottom: 1px solid #8884; }
+  li { display: grid; grid-template-columns: minmax(4rem, max-content) 5rem 1fr; gap: 0.5rem; padding: 0.2rem 0; border-bottom: 1px solid #8884; }
   li.notice { color: #1565c0; }
   li.marker { display: block; text-align: center; color: #888; }
 </style>
@@ -65,11 +65,35 @@ reconnects with <code>Last-Event-ID</code>, and the server replays what it misse
     while (feed.children.length > MAX_ROWS) feed.lastElementChild.remove();
   }
 
-  // Ids count up by one across every event, so any other step means a gap or a repeat.
-  function checkId(id) {
-    if (lastId !== undefined && id !== lastId + 1) {
+  // In one process, ids count up by one, so any other step means a gap or a repeat. Through
+  // Redis, ids are stream entry ids ("<ms>-<seq>") that only ever grow, and each instance's
+  // ticks count up by one, so a gap shows in the counts of the instance that published it.
+  const lastCount = new Map();
+  function after(id, previous) {
+    const [ms, seq] = id.split('-').map(BigInt);
+    const [previousMs, previousSeq] = previous.split('-').map(BigInt);
+    return ms > previousMs || (ms === previousMs && seq > previousSeq);
+  }
+  function checkId(id, data) {
+    let problem;
+    if (lastId !== undefined) {
+      if (!id.includes('-')) {
+        if (Number(id) !== Number(lastId) + 1) problem = 'expected id ' + (Number(lastId) + 1) + ' but got ' + id;
+      } else if (!after(id, lastId)) {
+        problem = 'id ' + id + ' came after ' + lastId;
+      }
+    }
+    if (data.from !== undefined && data.count !== undefined) {
+      const previous = lastCount.get(data.from);
+      // A count that starts over at 1 is an instance that restarted.
+      if (previous !== undefined && data.count !== previous + 1 && data.count !== 1) {
+        problem = 'tick ' + data.count + ' from ' + data.from + ' came after tick ' + previous;
+      }
+      lastCount.set(data.from, data.count);
+    }
+    if (problem) {
       broken = true;
-      continuity.textContent = 'expected id ' + (lastId + 1) + ' but got ' + id;
+      continuity.textContent = problem;
     } else if (!broken) {
       continuity.textContent = 'no gap, no repeat (last id ' + id + ')';
     }
@@ -77,10 +101,9 @@ reconnects with <code>Last-Event-ID</code>, and the server replays what it misse
     lastId = id;
   }
 
-  function show(event, text) {
-    const id = Number(event.lastEventId);
-    checkId(id);
-    addRow(event.type, ['#' + id, event.type, text]);
+  function show(event, data, text) {
+    checkId(event.lastEventId, data);
+    addRow(event.type, ['#' + event.lastEventId, event.type, (data.from ? '[' + data.from + '] ' : '') + text]);
   }
 
   const source = new EventSource('/events');
@@ -93,15 +116,17 @@ reconnects with <code>Last-Event-ID</code>, and the server replays what it misse
   });
   source.addEventListener('tick', (event) => {
     const data = JSON.parse(event.data);
-    show(event, 'count ' + data.count + ' at ' + new Date(data.time).toLocaleTimeString());
+    show(event, data, 'count ' + data.count + ' at ' + new Date(data.time).toLocaleTimeString());
   });
   source.addEventListener('notice', (event) => {
-    show(event, JSON.parse(event.data).text);
+    const data = JSON.parse(event.data);
+    show(event, data, data.text);
   });
   source.addEventListener('reset', (event) => {
     const data = JSON.parse(event.data);
     feed.replaceChildren();
-    lastId = Number(event.lastEventId);
+    lastId = event.lastEventId || undefined;
+    lastCount.clear();
     broken = false;
     continuity.textContent = 'starting over after id ' + lastId;
     continuity.dataset.ok = 'true';

@@ -3,8 +3,10 @@
  * after a reconnect, and a clean exit of the real process on SIGINT.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { EventSource } from 'eventsource';
+import Redis from 'ioredis';
 import { eventually, readSse, type SseReader } from '@ssekit/test-kit';
 import { FRAMEWORKS, startDemo, type Demo } from '../src/demo.js';
 
@@ -134,7 +136,8 @@ describe('the demo process', () => {
   ])('started with $how, prints its URL and exits 0 on SIGINT with a stream open', async ({ framework, args, env }) => {
     child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
       cwd: demoRoot,
-      env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1' },
+      // REDIS_URL is the Redis tests' own (CI sets it): this demo keeps its feed in memory.
+      env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', REDIS_URL: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -154,6 +157,69 @@ describe('the demo process', () => {
     const exit = await Promise.race([exited, timeout(5000, `exit after SIGINT; output: ${output}`)]);
     expect(exit).toEqual({ code: 0, signal: null });
     await reader.ended;
+  }, 30_000);
+});
+
+describe('two demo processes with REDIS_URL', () => {
+  const demoRoot = path.resolve(__dirname, '..');
+  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const prefix = `ssekit-test:demo:${randomUUID().slice(0, 8)}:`;
+  const children: ChildProcess[] = [];
+  const readers: SseReader[] = [];
+  afterEach(async () => {
+    for (const reader of readers.splice(0)) reader.close();
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis.on('error', () => {});
+    await redis.connect().catch(() => {});
+    const keys = redis.status === 'ready' ? await redis.keys(`${prefix}*`) : [];
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  const startProcess = async (framework: string) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: demoRoot,
+      env: { ...process.env, FRAMEWORK: framework, PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, REDIS_PREFIX: prefix },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    await eventually(() => /sharing the feed through Redis/.test(output) || child.exitCode !== null, 15_000, 'the URL to be printed').catch((error) => {
+      throw new Error(`${(error as Error).message}; output: ${output}`);
+    });
+    // Without Redis the demo exits with "cannot reach Redis": a failure, never a skip.
+    expect(output).toContain(`sharing the feed through Redis at ${redisUrl}`);
+    return { child, url: /listening on (http:\/\/\S+)/.exec(output)![1]!, exited, output: () => output };
+  };
+
+  test('a client on instance B receives the ticks instance A publishes, and resumes on A from B\u2019s id', async () => {
+    const [a, b] = await Promise.all([startProcess('express'), startProcess('koa')]);
+    const fromA = `express, pid ${a.child.pid}`;
+    const onB = await readSse(`${b.url}/events`);
+    readers.push(onB);
+    const tickFrom = (reader: SseReader, from: string) => reader.events.find((event) => event.event === 'tick' && JSON.parse(event.data).from === from);
+    // One feed: B's client sees A's ticks and B's own, in one order of ids.
+    await onB.waitFor(() => tickFrom(onB, fromA) !== undefined && tickFrom(onB, `koa, pid ${b.child.pid}`) !== undefined, 10_000);
+    const ids = onB.events.map((event) => event.id!);
+    expect(ids.every((id) => /^\d+-\d+$/.test(id))).toBe(true);
+
+    // The id from B resumes on A: replay comes from Redis, not from either process.
+    const first = onB.events[0]!;
+    const onA = await readSse(`${a.url}/events`, { headers: { 'last-event-id': first.id! } });
+    readers.push(onA);
+    await onA.waitForEvents(ids.length - 1, 5000);
+    expect(onA.events.slice(0, ids.length - 1).map((event) => event.id)).toEqual(ids.slice(1));
+
+    for (const { child } of [a, b]) child.kill('SIGINT');
+    for (const { exited, output } of [a, b]) {
+      expect(await Promise.race([exited, timeout(5000, `exit after SIGINT; output: ${output()}`)])).toEqual({ code: 0, signal: null });
+    }
   }, 30_000);
 });
 

@@ -1,0 +1,27 @@
+/**
+ * Why a publish (or a replay) did not go through: Redis was unreachable, did not answer in
+ * time, or answered with an error. Nothing is dropped silently: the promise rejects with this.
+ *
+ * @example
+ * ```ts
+ * try { await channel.publish({ event: 'order', data }) }
+ * catch (error) {
+ *   if (error instanceof RedisBackplaneError && !error.sent) retryLater(data); // surely not appended
+ * }
+ * ```
+ */
+export class RedisBackplaneError extends Error {
+  readonly code = 'ERR_SSE_REDIS_UNAVAILABLE' as const;
+  /**
+   * Whether the command had left this process. When `false`, Redis never saw it: a publish was
+   * surely not appended. When `true`, the connection broke or timed out after it was written,
+   * so Redis may have appended the entry all the same.
+   */
+  readonly sent: boolean;
+
+  constructor(message: string, options: { cause?: unknown; sent: boolean }) {
+    super(message, { cause: options.cause });
+    this.name = 'RedisBackplaneError';
+    this.sent = options.sent;
+  }
+}
