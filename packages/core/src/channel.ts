@@ -124,7 +124,9 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   private readonly resetEvent: string;
   private readonly maxReplayEvents: number;
   private readonly onError: (error: unknown) => void;
-  private readonly subscribers = new Set<Subscriber>();
+  private readonly subscribers = new Map<SseStream<any>, Subscriber>();
+  /** One close listener for every subscriber, rather than a closure each: memory per connection. */
+  private readonly forget = (_reason: unknown, stream: SseStream<any>) => void this.subscribers.delete(stream);
   /** Resolves once the backplane delivers; undefined when it delivered from the start. */
   private ready: Promise<void> | undefined;
   private stopDelivery: (() => void) | undefined;
@@ -177,6 +179,9 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     if (stream.closed) return noop;
     stream.open();
     if (stream.closed) return noop; // its group refused it
+    if (this.subscribers.has(stream)) {
+      throw new SseError('ERR_SSE_INVALID_OPTION', 'This stream is already subscribed to this channel; it would get every event twice.');
+    }
     const lastEventId = options.lastEventId ?? stream.lastEventId;
     const subscriber: Subscriber = {
       stream: stream as TextTarget,
@@ -185,15 +190,15 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
       pending: lastEventId !== undefined || this.ready ? [] : undefined,
       coveredThrough: undefined,
     };
-    this.subscribers.add(subscriber);
-    const removeCloseListener = stream.onClose(() => this.subscribers.delete(subscriber));
+    this.subscribers.set(stream, subscriber);
+    const removeCloseListener = stream.onClose(this.forget);
     // A new client has no id yet: give it the current one (an id-only block, which dispatches
     // nothing), so that a drop before its first event still resumes from here.
     const mark = lastEventId === undefined ? (this.newest?.id ?? this.backplane.originId) : undefined;
     if (subscriber.pending) void this.catchUp(subscriber, lastEventId, mark);
     else if (mark !== undefined) void subscriber.stream[WRITE_TEXT](formatEvent({ id: mark }));
     return () => {
-      this.subscribers.delete(subscriber);
+      if (this.subscribers.get(stream) === subscriber) this.subscribers.delete(stream);
       removeCloseListener();
     };
   }
@@ -226,7 +231,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     if (this.closed) return;
     this.closed = true;
     this.stopDelivery?.();
-    for (const { stream } of [...this.subscribers]) stream.close();
+    for (const stream of [...this.subscribers.keys()]) stream.close();
     this.subscribers.clear();
     await this.ready?.catch(noop);
     if (this.ownsBackplane) await this.backplane.close();
@@ -237,7 +242,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     this.newest = entry;
     if (this.subscribers.size === 0) return;
     const text = this.textOf(entry);
-    for (const subscriber of this.subscribers) {
+    for (const subscriber of this.subscribers.values()) {
       if (subscriber.pending) subscriber.pending.push(entry);
       else if (this.allows(subscriber, entry)) void subscriber.stream[WRITE_TEXT](text);
     }

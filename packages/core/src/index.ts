@@ -46,6 +46,7 @@ export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } fro
 export {
   createStreamGroup,
   resolveAdapterOptions,
+  defineLazyStream,
   type SseAdapterOptions,
   type SseGroupOptions,
   type SseLimit,

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { SseError } from './errors.js';
 import type { SseSink } from './sink.js';
@@ -48,10 +49,29 @@ function uncorkAll(): void {
   for (const sink of sinks) sink.uncork();
 }
 
+// Node's own write() of a chunk of an HTTP/1.1 body, which the direct path stands in for.
+const nativeWrite = ServerResponse.prototype.write;
+
+// A channel writes the same event to every subscriber: frame it once, not once per socket.
+let lastChunk = '';
+let lastFramed = '';
+function frameChunk(chunk: string): string {
+  if (chunk !== lastChunk) {
+    lastFramed = Buffer.byteLength(chunk).toString(16) + '\r\n' + chunk + '\r\n';
+    lastChunk = chunk;
+  }
+  return lastFramed;
+}
+
 class NodeSink implements SseSink {
   readonly lastEventIdHeader: string | string[] | undefined;
   private flushes = false;
   private corked = false;
+  /**
+   * The connection, once the stream writes its chunks to it directly: see {@link writeDirect}.
+   * Undefined while the head is not out, and for responses that must go through `res.write`.
+   */
+  private socket: Socket | undefined;
 
   constructor(
     private readonly req: NodeRequest,
@@ -72,7 +92,7 @@ class NodeSink implements SseSink {
   }
 
   get bufferedBytes(): number {
-    return this.res.writableLength;
+    return (this.socket ?? this.res).writableLength;
   }
 
   open(headers: Readonly<Record<string, string>>, firstChunk?: string): boolean {
@@ -81,27 +101,53 @@ class NodeSink implements SseSink {
       throw new SseError('ERR_SSE_HEADERS_SENT', 'The response already started, so it cannot become an event stream.');
     }
     this.beforeOpen?.();
-    res.statusCode = 200;
     res.removeHeader('content-length');
-    for (const name in headers) res.setHeader(name, headers[name]!);
     // A quiet stream is healthy: no idle timeout may kill it, and events go out at once. The
     // calls are optional because test doubles such as Fastify's inject() give partial sockets.
     if (this.req.httpVersionMajor < 2) {
       // HTTP/1.1 only: illegal on HTTP/2, where Node throws on it, and on HTTP/1.0 the body
       // ends by closing the connection.
-      if (this.req.httpVersionMinor >= 1) res.setHeader('connection', 'keep-alive');
+      if (this.req.httpVersionMinor >= 1) headers = { ...headers, connection: 'keep-alive' };
       res.socket?.setTimeout?.(0);
       res.socket?.setNoDelay?.(true);
     } else {
       res.setTimeout(0);
     }
+    // writeHead, not setHeader: when nothing set a header before, Node formats these straight
+    // into the head and keeps no header table for the life of the response.
+    (res as ServerResponse).writeHead(200, headers);
     this.flushes = typeof res.flush === 'function';
-    if (firstChunk === undefined) {
-      res.flushHeaders();
-      return true;
-    }
+    let ok = true;
+    if (firstChunk === undefined) res.flushHeaders();
     // Node sends the head and the first chunk in one packet.
-    return this.write(firstChunk);
+    else ok = this.write(firstChunk);
+    this.socket = this.directSocket();
+    return ok;
+  }
+
+  /**
+   * The socket to write framed chunks to, when this response allows it: HTTP/1.1 chunked
+   * encoding, Node's own `write` (no compression or other middleware wrapped it), the head
+   * already on this connection and nothing of ours queued in the response.
+   *
+   * One event is then one `socket.write` of one string, where `res.write` makes four writes
+   * (size, CRLF, data, CRLF) and reads a dozen properties of the response. Under Express that
+   * matters most: Express swaps the prototype of every response, which gives each its own
+   * hidden class in V8, so every property read in Node's HTTP code goes megamorphic and one
+   * write costs twice what it costs on plain node:http.
+   */
+  private directSocket(): Socket | undefined {
+    const res = this.res;
+    const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
+    const direct =
+      res instanceof ServerResponse &&
+      res.write === nativeWrite &&
+      res.chunkedEncoding &&
+      res.headersSent &&
+      // The response holds no bytes of its own (its length is all the socket's).
+      res.writableLength === (socket?.writableLength ?? -1) &&
+      socket?._httpMessage === res;
+    return direct ? socket! : undefined;
   }
 
   reject(status: number, contentType: string, body: string): void {
@@ -117,6 +163,22 @@ class NodeSink implements SseSink {
   }
 
   write(chunk: string): boolean {
+    return this.socket ? this.writeDirect(this.socket, chunk) : this.writeResponse(chunk);
+  }
+
+  /** A chunk framed as Node would frame it, written to the connection in one call. */
+  private writeDirect(socket: Socket, chunk: string): boolean {
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      scheduleUncork(this);
+    }
+    const ok = socket.write(frameChunk(chunk), 'utf8');
+    if (!ok || socket.writableLength >= COALESCE_BYTES) this.uncork();
+    return ok;
+  }
+
+  private writeResponse(chunk: string): boolean {
     const res = this.res;
     // Events that reach one socket within one turn of the event loop (a channel's burst) go
     // out in one writev instead of one syscall each: the socket is corked on the first write
@@ -136,22 +198,24 @@ class NodeSink implements SseSink {
   uncork(): void {
     if (!this.corked) return;
     this.corked = false;
-    this.res.uncork();
+    (this.socket ?? this.res).uncork();
   }
 
+  // The response emits 'drain' only after its own write() returned false; the socket always does.
   onceDrain(listener: () => void): void {
-    this.res.once('drain', listener);
+    (this.socket ?? this.res).once('drain', listener);
   }
 
   offDrain(listener: () => void): void {
-    this.res.off('drain', listener);
+    (this.socket ?? this.res).off('drain', listener);
   }
 
   onClose(listener: (clientLeft: boolean) => void): void {
     // The response's close, never the request's: the request closes as soon as its body is read.
     // HTTP/2's compatibility layer reports writableFinished even for a cancelled stream, so a
     // response counts as finished only when it was also ended.
-    this.res.once('close', () => listener(!(this.res.writableEnded && this.res.writableFinished)));
+    // `on`, not `once`: a response closes once, and once() would add a wrapper per connection.
+    this.res.on('close', () => listener(!(this.res.writableEnded && this.res.writableFinished)));
   }
 
   end(): void {

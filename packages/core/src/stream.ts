@@ -140,8 +140,8 @@ export interface SseStream<TEvents extends SseEventMap = SseEventMap> {
    * @returns `false` once the stream has closed.
    */
   pipe(emitter: EventEmitterLike, event: string | symbol): Promise<boolean>;
-  /** Calls `listener` once when the stream closes. Returns a function that removes it. */
-  onClose(listener: (reason: SseCloseReason) => void): () => void;
+  /** Calls `listener` once when the stream closes, with the reason and the stream. Returns a function that removes it. */
+  onClose(listener: (reason: SseCloseReason, stream: SseStream<TEvents>) => void): () => void;
 }
 
 const DEFAULT_KEEP_ALIVE_MS = 15_000;
@@ -292,7 +292,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   opened = false;
   private keepAlive: NodeJS.Timeout | undefined = undefined;
   private drainWaiters: Array<(sent: boolean) => void> | undefined = undefined;
-  private closeListeners: Array<(reason: SseCloseReason) => void> | undefined = undefined;
+  private closeListeners: Array<(reason: SseCloseReason, stream: SseStream<TEvents>) => void> | undefined = undefined;
   private abort: AbortController | undefined = undefined;
 
   constructor(
@@ -358,9 +358,9 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     this.finish(reason);
   }
 
-  onClose(listener: (reason: SseCloseReason) => void): () => void {
+  onClose(listener: (reason: SseCloseReason, stream: SseStream<TEvents>) => void): () => void {
     if (this.closeReason !== undefined) {
-      listener(this.closeReason);
+      listener(this.closeReason, this);
       return noop;
     }
     (this.closeListeners ??= []).push(listener);
@@ -533,7 +533,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     this.abort?.abort();
     const listeners = this.closeListeners;
     this.closeListeners = undefined;
-    if (listeners) for (const listener of listeners) listener(reason);
+    if (listeners) for (const listener of listeners) listener(reason, this);
   }
 }
 

@@ -46,6 +46,25 @@ function laggingBackplane(lagMs: () => number): Backplane {
 }
 
 describe('createChannel', () => {
+  test('a stream subscribes once: a second subscribe throws, and unsubscribing or closing frees it', async () => {
+    const channel = createChannel();
+    const { sink, stream } = connect();
+    const unsubscribe = channel.subscribe(stream);
+    expect(() => channel.subscribe(stream)).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION' }));
+    await channel.publish({ data: 'once' });
+    expect(sink.events.filter((event) => event.data === 'once')).toHaveLength(1);
+    unsubscribe();
+    expect(channel.size).toBe(0);
+    channel.subscribe(stream); // allowed again after unsubscribing
+    expect(channel.size).toBe(1);
+    const closedWith: unknown[] = [];
+    stream.onClose((reason, closed) => closedWith.push(reason, closed));
+    stream.close();
+    expect(channel.size).toBe(0);
+    expect(closedWith).toEqual(['server', stream]);
+    await channel.close();
+  });
+
   test('serializes each publish once and writes the same text to every subscriber', async () => {
     const serialize = jest.fn(JSON.stringify);
     const channel = createChannel({ serialize });

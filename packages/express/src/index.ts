@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
   createNodeSink,
   createSseStreamFromSink,
+  defineLazyStream,
   resolveAdapterOptions,
   type SseAdapterOptions,
   type SseStream,
@@ -51,12 +52,9 @@ export type SseMiddleware = RequestHandler & {
  */
 export function sse(options: SseExpressOptions = {}): SseMiddleware {
   const { streams, options: resolved } = resolveAdapterOptions(options);
-  function sseMiddleware(req: Request, res: Response, next: NextFunction): void {
-    let stream: SseStream | undefined;
-    Object.defineProperty(res, 'sse', {
-      configurable: true,
-      get: () => (stream ??= createSseStreamFromSink(createNodeSink(req, res), resolved, req)),
-    });
+  const create = (res: Response) => createSseStreamFromSink(createNodeSink(res.req, res), resolved, res.req);
+  function sseMiddleware(_req: Request, res: Response, next: NextFunction): void {
+    defineLazyStream(res, create);
     next();
   }
   return Object.assign(sseMiddleware, { streams });

@@ -31,7 +31,7 @@ describe('@ssekit/express', () => {
       void res.sse.send('routed');
       res.sse.close();
     });
-    app.get('/plain', (_req, res) => void res.json({ hasSse: 'sse' in res }));
+    app.get('/plain', (_req, res) => void res.json({ hasSse: res.sse !== undefined }));
     const server = await serveHttp(app);
     try {
       expect((await request(server.url).get('/events')).text).toBe('data: routed\n\n');

@@ -2,6 +2,7 @@ import type { Context, Middleware, Next } from 'koa';
 import {
   createNodeSink,
   createSseStreamFromSink,
+  defineLazyStream,
   resolveAdapterOptions,
   type SseAdapterOptions,
   type SseStream,
@@ -47,8 +48,7 @@ const DISCONNECT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_ST
  */
 export function sse(options: SseKoaOptions = {}): SseMiddleware {
   const { streams, options: resolved } = resolveAdapterOptions(options);
-  function sseMiddleware(ctx: Context, next: Next) {
-    let stream: SseStream | undefined;
+  const create = (ctx: Context) => {
     const beforeOpen = (): void => {
       ctx.respond = false;
       const onerror = ctx.onerror;
@@ -56,10 +56,10 @@ export function sse(options: SseKoaOptions = {}): SseMiddleware {
         if (!DISCONNECT_CODES.has((error as NodeJS.ErrnoException | null)?.code ?? '')) onerror.call(ctx, error);
       };
     };
-    Object.defineProperty(ctx, 'sse', {
-      configurable: true,
-      get: () => (stream ??= createSseStreamFromSink(createNodeSink(ctx.req, ctx.res, { beforeOpen }), resolved, ctx)),
-    });
+    return createSseStreamFromSink(createNodeSink(ctx.req, ctx.res, { beforeOpen }), resolved, ctx);
+  };
+  function sseMiddleware(ctx: Context, next: Next) {
+    defineLazyStream(ctx, create);
     return next();
   }
   return Object.assign(sseMiddleware, { streams });

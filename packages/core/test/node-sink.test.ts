@@ -1,0 +1,127 @@
+/**
+ * The Node sink on the wire, read as raw bytes from a TCP socket: on HTTP/1.1 it frames each
+ * chunk itself and writes it to the connection in one call, so the framing must be exactly
+ * Node's, keep-alive must survive it, and a response whose `write` someone wrapped must still
+ * go through that wrapper.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { createSseStream, type SseStream } from '@ssekit/core';
+import { serveHttp } from '@ssekit/test-kit';
+
+/** Sends `request` on a new connection and collects what comes back until `done` says so. */
+function exchange(port: number, requests: string[], done: (text: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`timed out; received so far:\n${received}`));
+    }, 5000);
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(received);
+    };
+    socket.setEncoding('latin1');
+    socket.on('data', (data: string) => {
+      received += data;
+      if (done(received)) finish();
+    });
+    socket.on('end', finish);
+    socket.on('error', reject);
+    for (const request of requests) socket.write(request);
+  });
+}
+
+const CRLF = '\r\n';
+
+/** The body of a chunked response, undone by hand: each chunk's size must be its byte length. */
+function unchunk(body: string): { chunks: string[]; complete: boolean } {
+  const chunks: string[] = [];
+  let rest = body;
+  for (;;) {
+    const line = rest.indexOf(CRLF);
+    if (line < 0) return { chunks, complete: false };
+    const size = parseInt(rest.slice(0, line), 16);
+    if (size === 0) return { chunks, complete: rest.slice(line, line + 4) === CRLF + CRLF };
+    const chunk = rest.slice(line + 2, line + 2 + size);
+    expect(rest.slice(line + 2 + size, line + 4 + size)).toBe(CRLF);
+    chunks.push(Buffer.from(chunk, 'latin1').toString('utf8'));
+    rest = rest.slice(line + 4 + size);
+  }
+}
+
+function serveStream(handle: (stream: SseStream, res: http.ServerResponse) => void) {
+  return serveHttp((req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.url === '/next') return void res.end('next answered');
+    handle(createSseStream(req, res, { keepAliveMs: 0 }), res);
+  });
+}
+
+const GET = (path: string, version = '1.1') => `GET ${path} HTTP/${version}\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`;
+
+test('HTTP/1.1: every event is one chunk sized in bytes, the stream ends with the last chunk, and the connection serves the next request', async () => {
+  const events = ['plain', 'naïve — ☃ 𝄞 multi-byte', 'x'.repeat(20_000)];
+  const served = await serveStream((stream) => {
+    stream.open();
+    for (const data of events) void stream.send({ data });
+    // A later turn, so the end does not ride in the same write as the events.
+    setTimeout(() => stream.close(), 20);
+  });
+  try {
+    const text = await exchange(Number(new URL(served.url).port), [GET('/events'), GET('/next')], (received) => received.endsWith('next answered'));
+    const [first, second] = text.split(/(?=HTTP\/1\.1 200)/);
+    expect(first).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(first).toMatch(/\r\ntransfer-encoding: chunked\r\n/i);
+    const { chunks, complete } = unchunk(first!.slice(first!.indexOf(CRLF + CRLF) + 4));
+    expect(complete).toBe(true);
+    expect(chunks.join('')).toBe(events.map((data) => `data: ${data}\n\n`).join(''));
+    expect(chunks).toHaveLength(events.length);
+    // The same connection went on to the next request, which is only possible if the framing
+    // left the client exactly at the end of the first response.
+    expect(second).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*next answered$/);
+  } finally {
+    await served.close();
+  }
+});
+
+test('HTTP/1.0: no chunked framing, the events as they are, and the end closes the connection', async () => {
+  const served = await serveStream((stream) => {
+    stream.open();
+    void stream.send({ id: 1, data: 'one' });
+    void stream.send({ data: 'two' });
+    setTimeout(() => stream.close(), 20);
+  });
+  try {
+    const text = await exchange(Number(new URL(served.url).port), [GET('/events', '1.0')], () => false);
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text).not.toMatch(/transfer-encoding/i);
+    expect(text.slice(text.indexOf(CRLF + CRLF) + 4)).toBe('id: 1\ndata: one\n\ndata: two\n\n');
+  } finally {
+    await served.close();
+  }
+});
+
+test('a response whose write() middleware wrapped gets every event through the wrapper', async () => {
+  const seen: string[] = [];
+  const served = await serveStream((stream, res) => {
+    const write = res.write;
+    // What compression middleware does: replace write on the response itself.
+    res.write = function (this: http.ServerResponse, chunk: unknown, ...rest: unknown[]) {
+      seen.push(String(chunk));
+      return (write as Function).call(this, chunk, ...rest);
+    } as typeof res.write;
+    stream.open();
+    void stream.send('one');
+    void stream.send('two');
+    setTimeout(() => stream.close(), 20);
+  });
+  try {
+    const text = await exchange(Number(new URL(served.url).port), [GET('/events')], (received) => received.endsWith('0\r\n\r\n'));
+    expect(unchunk(text.slice(text.indexOf(CRLF + CRLF) + 4)).chunks.join('')).toBe('data: one\n\ndata: two\n\n');
+    expect(seen.join('')).toBe('data: one\n\ndata: two\n\n');
+  } finally {
+    await served.close();
+  }
+});
