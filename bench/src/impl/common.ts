@@ -1,0 +1,88 @@
+import { once } from 'node:events';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EventData } from '../payload.js';
+
+/** What the bench's server process needs from every implementation. */
+export interface BenchServer {
+  readonly port: number;
+  /** Streams in the broadcast now. */
+  streams(): number;
+  /** Sends one event to every stream in the broadcast. */
+  publish(data: EventData): void | Promise<unknown>;
+  /** Whether the stream of `/single` is open. */
+  hasSingle(): boolean;
+  /** Sends one event on the stream of `/single`; resolves when the implementation says go on. */
+  sendSingle(data: EventData): void | Promise<unknown>;
+  /** Scenario G: ends every stream, then closes the HTTP server. Only ssekit has it. */
+  shutdown?(): Promise<void>;
+}
+
+/** The event map of the ssekit servers: unnamed events carrying {@link EventData}. */
+export type Payloads = { message: EventData };
+
+/** What scenario G asks of every ssekit server: a farewell, and a jittered retry. */
+export const SHUTDOWN_OPTIONS = {
+  message: { event: 'bye', data: 'shutting down' },
+  retryMs: 1000,
+  jitterMs: 1000,
+} as const;
+
+/** The baseline's headers: those of an SSE library. */
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+};
+
+/** The baseline's bytes for one event: exactly what an SSE library writes for it. */
+export function rawEvent(data: EventData): string {
+  return 'id: ' + data.seq + '\ndata: ' + JSON.stringify(data) + '\n\n';
+}
+
+/** Listens on 127.0.0.1, on a port the system picks. */
+export async function listen(server: http.Server): Promise<number> {
+  server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+export function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+}
+
+export function notFound(res: http.ServerResponse): void {
+  res.writeHead(404).end();
+}
+
+/**
+ * The baseline's way to serve events, by hand: the head with `writeHead`, a set of responses,
+ * each event formatted once and written to each. The raw server uses it on node:http, and the
+ * bare-framework servers inside a route of their framework.
+ */
+export function createHandWrittenBroadcast() {
+  const clients = new Set<http.ServerResponse>();
+  let single: http.ServerResponse | undefined;
+  return {
+    /** Starts the event stream on `res`: the broadcast's, or the single stream of scenario B. */
+    attach(res: http.ServerResponse, isSingle: boolean): void {
+      res.writeHead(200, SSE_HEADERS);
+      res.flushHeaders();
+      if (isSingle) single = res;
+      else {
+        clients.add(res);
+        res.once('close', () => clients.delete(res));
+      }
+    },
+    streams: () => clients.size,
+    publish(data: EventData): void {
+      const text = rawEvent(data);
+      for (const res of clients) res.write(text);
+    },
+    hasSingle: () => single !== undefined,
+    sendSingle(data: EventData): void | Promise<unknown> {
+      if (single!.write(rawEvent(data))) return;
+      return new Promise((resolve) => single!.once('drain', resolve));
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/** ssekit on Express: the `sse()` middleware, `res.sse`, and a channel. */
+import http from 'node:http';
+import express from 'express';
+import { createChannel, sse, type SseStream } from '@ssekit/express';
+import { closeServer, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+
+export async function start(): Promise<BenchServer> {
+  const channel = createChannel<Payloads>();
+  const events = sse();
+  let single: SseStream<Payloads> | undefined;
+  const app = express();
+  app.get('/events', events, (_req, res) => {
+    channel.subscribe(res.sse);
+  });
+  app.get('/single', events, (_req, res) => {
+    single = res.sse;
+    single.open();
+  });
+  const server = http.createServer(app);
+  const port = await listen(server);
+  return {
+    port,
+    streams: () => channel.size,
+    publish: (data) => channel.publish({ data }),
+    hasSingle: () => single !== undefined,
+    sendSingle: (data) => single!.send({ id: data.seq, data }),
+    async shutdown() {
+      await events.streams.shutdown(SHUTDOWN_OPTIONS);
+      await closeServer(server);
+    },
+  };
+}

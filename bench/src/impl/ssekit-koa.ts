@@ -1,0 +1,33 @@
+/** ssekit on Koa: the `sse()` middleware, `ctx.sse`, and a channel. */
+import http from 'node:http';
+import Koa from 'koa';
+import { createChannel, sse, type SseStream } from '@ssekit/koa';
+import { closeServer, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+
+export async function start(): Promise<BenchServer> {
+  const channel = createChannel<Payloads>();
+  const events = sse();
+  let single: SseStream<Payloads> | undefined;
+  const app = new Koa();
+  app.use(events);
+  app.use((ctx) => {
+    if (ctx.path === '/events') channel.subscribe(ctx.sse);
+    else if (ctx.path === '/single') {
+      single = ctx.sse;
+      single.open();
+    }
+  });
+  const server = http.createServer(app.callback());
+  const port = await listen(server);
+  return {
+    port,
+    streams: () => channel.size,
+    publish: (data) => channel.publish({ data }),
+    hasSingle: () => single !== undefined,
+    sendSingle: (data) => single!.send({ id: data.seq, data }),
+    async shutdown() {
+      await events.streams.shutdown(SHUTDOWN_OPTIONS);
+      await closeServer(server);
+    },
+  };
+}

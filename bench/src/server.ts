@@ -1,0 +1,141 @@
+/**
+ * One server under test, in a process of its own: `server.ts <implementation>`, forked by the
+ * orchestrator with `--expose-gc`. It listens on 127.0.0.1, port 0, sends `{ ready, port }`,
+ * then obeys requests over IPC. Its CPU, memory and handles are read from inside, so that they
+ * are the server's alone.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { makeData, nowMicros } from './payload.js';
+import { limitLifetime, serve } from './rpc.js';
+import { isImplementation, startServer } from './servers.js';
+
+const implementation = process.argv[2] ?? '';
+if (!isImplementation(implementation)) {
+  console.error(`server: unknown implementation ${JSON.stringify(implementation)}`);
+  process.exit(2);
+}
+limitLifetime(15 * 60_000);
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('server: run with --expose-gc');
+
+const server = await startServer(implementation);
+
+/** CPU at the start of the last publish or single-stream run. */
+let cpuMark = process.cpuUsage();
+let sampler: NodeJS.Timeout | undefined;
+let profiler: Session | undefined;
+let peak = process.memoryUsage();
+
+/** Full collections until the heap stops shrinking, with turns between for weak callbacks. */
+async function collect(): Promise<void> {
+  let last = Infinity;
+  for (let i = 0; i < 8; i++) {
+    gc!();
+    await new Promise((resolve) => setImmediate(resolve));
+    const used = process.memoryUsage().heapUsed;
+    if (i >= 2 && used >= last - 1024) break;
+    last = used;
+  }
+}
+
+/** Live handles and requests by type, as Node reports them. */
+function handles(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1;
+  return counts;
+}
+
+serve(async (request) => {
+  switch (request.cmd) {
+    case 'stats': {
+      if (request.gc) await collect();
+      const cpu = process.cpuUsage(cpuMark);
+      return {
+        streams: server.streams(),
+        single: server.hasSingle(),
+        cpuMicros: cpu.user + cpu.system,
+        memory: process.memoryUsage(),
+        handles: handles(),
+      };
+    }
+    case 'publish': {
+      // The same loop for every implementation: each event as soon as the previous publish
+      // resolved (a microtask when it returns nothing), or on a fixed schedule.
+      const count = request.count as number;
+      const bytes = request.bytes as number;
+      const intervalMs = request.intervalMs as number;
+      cpuMark = process.cpuUsage();
+      const t0 = nowMicros();
+      const start = performance.now();
+      for (let seq = 1; seq <= count; seq++) {
+        await server.publish(makeData(seq, bytes));
+        if (intervalMs > 0 && seq < count) {
+          const wait = start + seq * intervalMs - performance.now();
+          if (wait > 0) await sleep(wait);
+        }
+      }
+      return { t0, t1: nowMicros() };
+    }
+    case 'single': {
+      if (!server.hasSingle()) throw new Error('no stream on /single');
+      const count = request.count as number;
+      const bytes = request.bytes as number;
+      cpuMark = process.cpuUsage();
+      const t0 = nowMicros();
+      for (let seq = 1; seq <= count; seq++) await server.sendSingle(makeData(seq, bytes));
+      return { t0, t1: nowMicros() };
+    }
+    case 'sample-rss': {
+      // Peak RSS while a scenario runs, sampled: buffers held for slow clients stay for far
+      // longer than a sampling period. The heap at that moment tells whose memory it is.
+      clearInterval(sampler);
+      peak = process.memoryUsage();
+      sampler = setInterval(() => {
+        const rss = process.memoryUsage.rss();
+        if (rss > peak.rss) peak = process.memoryUsage();
+      }, request.everyMs as number);
+      return {};
+    }
+    case 'stop-sampling': {
+      clearInterval(sampler);
+      sampler = undefined;
+      const now = process.memoryUsage();
+      if (now.rss > peak.rss) peak = now;
+      return { peak };
+    }
+    case 'profile-start': {
+      // The measured phase only, unlike --cpu-prof, which would also take in the connections.
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: request.intervalMicros as number });
+      await profiler.post('Profiler.start');
+      return {};
+    }
+    case 'profile-stop': {
+      if (!profiler) throw new Error('no profile running');
+      const { profile } = await profiler.post('Profiler.stop');
+      profiler.disconnect();
+      profiler = undefined;
+      writeFileSync(request.file as string, JSON.stringify(profile));
+      return {};
+    }
+    case 'shutdown': {
+      if (!server.shutdown) throw new Error(`${implementation} has no shutdown`);
+      const start = performance.now();
+      await server.shutdown();
+      return { ms: performance.now() - start };
+    }
+    case 'exit':
+      // After the reply is out: the orchestrator waits for the exit itself.
+      setImmediate(() => process.exit(0));
+      return {};
+    default:
+      throw new Error(`unknown command ${request.cmd}`);
+  }
+});
+
+process.send!({ ready: true, port: server.port, pid: process.pid });

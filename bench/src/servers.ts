@@ -1,0 +1,59 @@
+/**
+ * The servers under test. Each serves the same two routes in its own natural, documented way:
+ *
+ * - `GET /events` opens an event stream and joins the broadcast (a channel, or a set of
+ *   responses for the baseline): scenarios A, C, D, E, F and G;
+ * - `GET /single` opens the one stream of scenario B, which sends events one after another,
+ *   waiting for the socket whenever the implementation lets it.
+ *
+ * Every implementation sends each event as `id: <seq>` and `data: <JSON>`; the peers add what
+ * they always add (better-sse an `event: message` line), nothing more. Each lives in its own
+ * module, so that a server process loads only its own framework.
+ */
+import type { BenchServer } from './impl/common.js';
+
+export type { BenchServer } from './impl/common.js';
+
+export const IMPLEMENTATIONS = [
+  'raw',
+  'ssekit-node',
+  'ssekit-express',
+  'ssekit-fastify',
+  'ssekit-koa',
+  'better-sse',
+  'fastify-sse',
+  'express-bare',
+  'koa-bare',
+] as const;
+export type Implementation = (typeof IMPLEMENTATIONS)[number];
+
+/** How the tables name each implementation. */
+export const LABELS: Record<Implementation, string> = {
+  raw: 'raw node:http',
+  'ssekit-node': 'ssekit on node:http',
+  'ssekit-express': 'ssekit on Express',
+  'ssekit-fastify': 'ssekit on Fastify',
+  'ssekit-koa': 'ssekit on Koa',
+  'better-sse': 'better-sse',
+  'fastify-sse': '@fastify/sse',
+  'express-bare': 'Express by hand',
+  'koa-bare': 'Koa by hand',
+};
+
+/**
+ * References, not contestants: the baseline's code inside Express and Koa, which shows what
+ * the framework itself costs. They run where that cost is the question (A and C).
+ */
+export const FRAMEWORK_REFERENCES: readonly Implementation[] = ['express-bare', 'koa-bare'];
+
+/** Only ssekit has a call that ends every open stream: scenario G runs on these. */
+export const SHUTDOWN_CAPABLE: readonly Implementation[] = ['ssekit-node', 'ssekit-express', 'ssekit-fastify', 'ssekit-koa'];
+
+export function isImplementation(value: string): value is Implementation {
+  return (IMPLEMENTATIONS as readonly string[]).includes(value);
+}
+
+export async function startServer(implementation: Implementation): Promise<BenchServer> {
+  const module = (await import(`./impl/${implementation}.js`)) as { start(): Promise<BenchServer> };
+  return module.start();
+}
