@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClientReport } from './client.js';
 import { EVENT_BYTES } from './payload.js';
 import { Peer } from './rpc.js';
-import { FRAMEWORK_REFERENCES, IMPLEMENTATIONS, isImplementation, LABELS, SHUTDOWN_CAPABLE, type Implementation } from './servers.js';
+import { FRAMEWORK_REFERENCES, IMPLEMENTATIONS, isImplementation, LABELS, REDIS_SCENARIO_ONLY, SHUTDOWN_CAPABLE, type Implementation } from './servers.js';
 import { median, percentile, summarize, type Summary } from './stats.js';
 
 const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,6 +31,11 @@ const TSX = import.meta.resolve('tsx');
 
 /** A: events per fan-out, and their data size. */
 const FANOUT_EVENTS = 500;
+/** H: two instances, 500 clients each; one event every 20 ms, a rate this machine sustains with room to spare, so that latency is not queueing. */
+const REDIS_CLIENTS_PER_INSTANCE = 500;
+const REDIS_EVENTS = 300;
+const REDIS_INTERVAL_MS = 20;
+let redisRuns = 0;
 /** B: events on the single stream. */
 const SINGLE_EVENTS = 200_000;
 /** D: one event every 10 ms for 3 s. */
@@ -98,7 +103,7 @@ interface Options {
   out: string | undefined;
 }
 
-const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'E', 'F', 'G'] as const;
+const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 function parseOptions(argv: readonly string[]): Options {
@@ -230,25 +235,31 @@ async function measured<T>(server: Server, phase: () => Promise<T>): Promise<T> 
   return result;
 }
 
-async function withServer<T>(impl: Implementation, run: (server: Server) => Promise<T>): Promise<T> {
-  const child = forkChild('server.ts', [impl]);
-  const stderr = tailOf(child, `[${impl}] `, false);
-  const peer = new Peer(`server ${impl}`, child);
+function withServer<T>(impl: Implementation, run: (server: Server) => Promise<T>): Promise<T> {
+  return withServers(impl, 1, ([server]) => run(server!));
+}
+
+/** Runs `count` server processes of `impl`, each on its own port, for the length of `run`. */
+async function withServers<T>(impl: Implementation, count: number, run: (servers: Server[]) => Promise<T>): Promise<T> {
+  const children = Array.from({ length: count }, () => forkChild('server.ts', [impl]));
+  const stderrs = children.map((child) => tailOf(child, `[${impl}] `, false));
+  const peers = children.map((child) => new Peer(`server ${impl}`, child));
   try {
-    const { port } = await waitReady(child, `server ${impl}`);
-    const server: Server = {
-      peer,
-      url: `http://127.0.0.1:${port}`,
-      stats: (gc = false) => peer.call<ServerStats>('stats', { gc }, 60_000),
-    };
-    return await run(server);
+    const servers = await Promise.all(
+      children.map(async (child, i): Promise<Server> => {
+        const { port } = await waitReady(child, `server ${impl}`);
+        const peer = peers[i]!;
+        return { peer, url: `http://127.0.0.1:${port}`, stats: (gc = false) => peer.call<ServerStats>('stats', { gc }, 60_000) };
+      }),
+    );
+    return await run(servers);
   } catch (error) {
-    const tail = stderr().trim();
+    const tail = stderrs.map((stderr) => stderr().trim()).filter(Boolean).join('\n');
     if (tail) (error as Error).message += `\n  server stderr:\n${tail.replace(/^/gm, '    ')}`;
     throw error;
   } finally {
     await Promise.all(clients.map((client) => client.call('close', {}, 30_000).catch(() => {})));
-    await stop(child, peer);
+    await Promise.all(children.map((child, i) => stop(child, peers[i]!)));
   }
 }
 
@@ -426,12 +437,15 @@ interface Scenario {
   metrics: MetricSpec[];
   applies(impl: Implementation): boolean;
   run(impl: Implementation, scale: Scale): Promise<Metrics>;
+  /** What its ratios divide by. @default 'raw' */
+  baseline?: Implementation;
 }
 
 const MiB = 1024 * 1024;
-const all = () => true;
+/** Every server on its own: all but the Redis instances of H. */
+const all = (impl: Implementation) => !REDIS_SCENARIO_ONLY.includes(impl);
 /** Every server but the bare-framework references. */
-const contestants = (impl: Implementation) => !FRAMEWORK_REFERENCES.includes(impl);
+const contestants = (impl: Implementation) => all(impl) && !FRAMEWORK_REFERENCES.includes(impl);
 
 /** One run of E: `slowClients - slowStalled` readers, plus `stalled` clients that never read. */
 function slowClientsRun(impl: Implementation, scale: Scale, stalled: number): Promise<Metrics> {
@@ -662,6 +676,54 @@ const SCENARIOS: Scenario[] = [
         return { shutdownMs: ms };
       }),
   },
+  {
+    id: 'H',
+    title: 'Fan-out through Redis',
+    describe: () => `Two server instances (processes) of ssekit on node:http, ${REDIS_CLIENTS_PER_INSTANCE} clients on each; ${REDIS_EVENTS} events of ${EVENT_BYTES} bytes of data, one every ${REDIS_INTERVAL_MS} ms. With the Redis backplane (\`@ssekit/redis\` on ioredis), the first instance publishes and both deliver what they read from the Redis stream. With the in-memory channel, the baseline here, each instance publishes the same events to its own channel. Server CPU per delivered event on each instance, from the first publish until every client had every event; delivery latency from the publish call to the client.`,
+    metrics: [
+      { key: 'cpuPublisher', label: 'CPU per delivered event, publishing instance', unit: 'µs', digits: 2, ratio: true },
+      { key: 'cpuOther', label: 'CPU per delivered event, other instance', unit: 'µs', digits: 2, ratio: true },
+      { key: 'p50', label: 'p50 latency', unit: 'ms', digits: 2, ratio: true },
+      { key: 'p99', label: 'p99 latency', unit: 'ms', digits: 2, ratio: true },
+      { key: 'lost', label: 'lost events', unit: '', digits: 0 },
+    ],
+    applies: (impl) => impl === 'ssekit-node' || REDIS_SCENARIO_ONLY.includes(impl),
+    baseline: 'ssekit-node',
+    run: (impl) => {
+      // A key prefix of its own per run: the two instances share it, and no other run sees it.
+      process.env.BENCH_REDIS_PREFIX = `ssekit-bench:${process.pid}:${++redisRuns}:`;
+      return withServers(impl, 2, async (servers) => {
+        await Promise.all(
+          servers.map((server, i) =>
+            clients[i]!.call('open', { url: server.url + '/events', count: REDIS_CLIENTS_PER_INSTANCE, slow: 0, expect: REDIS_EVENTS, latency: true, concurrency: 50 }, 120_000),
+          ),
+        );
+        for (const server of servers) {
+          await waitFor(`${REDIS_CLIENTS_PER_INSTANCE} streams on each instance`, async () => (await server.stats()).streams === REDIS_CLIENTS_PER_INSTANCE, 30_000);
+          await server.stats(true);
+          await server.peer.call('mark-cpu');
+        }
+        const publish = { count: REDIS_EVENTS, bytes: EVENT_BYTES, intervalMs: REDIS_INTERVAL_MS };
+        const publishers = impl === 'ssekit-redis' ? servers.slice(0, 1) : servers;
+        const merged = await measured(servers[0]!, async () => {
+          const readers = awaitClients('await', 120_000);
+          await Promise.all(publishers.map((server) => server.peer.call('publish', publish, 120_000)));
+          return readers;
+        });
+        const [first, second] = await Promise.all(servers.map((server) => server.stats()));
+        check(impl, merged);
+        const delivered = REDIS_CLIENTS_PER_INSTANCE * REDIS_EVENTS;
+        const latencies = merged.latencies!;
+        return {
+          cpuPublisher: first!.cpuMicros / delivered,
+          cpuOther: second!.cpuMicros / delivered,
+          p50: percentile(latencies, 50) / 1000,
+          p99: percentile(latencies, 99) / 1000,
+          lost: merged.lost,
+        };
+      });
+    },
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -797,12 +859,16 @@ interface Cell {
   ratio: Summary | undefined;
 }
 
+function baselineOf(scenario: ScenarioId): Implementation {
+  return SCENARIOS.find((candidate) => candidate.id === scenario)?.baseline ?? 'raw';
+}
+
 function cell(results: Results, scenario: ScenarioId, impl: Implementation, key: string): Cell | undefined {
   const runs = results.get(scenario)?.get(impl);
   // A metric that this scale does not measure (E's control in quick mode) has no cell either.
   if (!runs?.length || runs.some((metrics) => metrics[key] === undefined)) return undefined;
   const values = runs.map((metrics) => metrics[key]!);
-  const raw = results.get(scenario)?.get('raw');
+  const raw = results.get(scenario)?.get(baselineOf(scenario));
   let ratio: Summary | undefined;
   if (raw?.length) {
     // Paired by repetition: runs of one repetition ran close in time, on the same noise.
@@ -835,12 +901,12 @@ function render(results: Results, scenarios: Scenario[], options: Options, scale
   if (headline.length) {
     md.push('## Headline', '');
     const header = ['', ...headline.map(({ scenario, metric }) => `${scenario.id}: ${metric.headline}`)];
-    const rows = options.impls.map((impl) => [
+    const rows = options.impls.filter(all).map((impl) => [
       LABELS[impl],
       ...headline.map(({ scenario, metric }) => {
         const c = cell(results, scenario.id, impl, metric.key);
         if (!c) return scenario.applies(impl) ? 'failed' : 'n/a';
-        if (impl === 'raw' || !metric.ratio || !c.ratio) return `${format(c.summary.median, metric.digits)} ${metric.unit}`;
+        if (impl === baselineOf(scenario.id) || !metric.ratio || !c.ratio) return `${format(c.summary.median, metric.digits)} ${metric.unit}`;
         return `${format(c.ratio.median, 2)}× (${format(c.summary.median, metric.digits)} ${metric.unit})`;
       }),
     ]);
@@ -851,15 +917,16 @@ function render(results: Results, scenarios: Scenario[], options: Options, scale
 
   for (const scenario of scenarios) {
     md.push(`## ${scenario.id}. ${scenario.title}`, '', scenario.describe(scale), '');
-    const header = ['', ...scenario.metrics.flatMap((metric) => [`${metric.label}${metric.unit ? ` (${metric.unit})` : ''}`, ...(metric.ratio ? ['× raw'] : [])])];
-    const rows = options.impls.filter((impl) => scenario.applies(impl) || !FRAMEWORK_REFERENCES.includes(impl)).map((impl) => [
+    const header = ['', ...scenario.metrics.flatMap((metric) => [`${metric.label}${metric.unit ? ` (${metric.unit})` : ''}`, ...(metric.ratio ? [scenario.baseline ? '× in-memory' : '× raw'] : [])])];
+    // G lists the peers too, to say why they have no figure; other tables list who ran.
+    const rows = options.impls.filter((impl) => scenario.applies(impl) || (scenario.id === 'G' && contestants(impl))).map((impl) => [
       LABELS[impl],
       ...scenario.metrics.flatMap((metric) => {
         const c = cell(results, scenario.id, impl, metric.key);
         const ran = results.get(scenario.id)?.get(impl)?.length;
         const value = !scenario.applies(impl) ? 'not run: no shutdown API' : !c ? (ran ? '–' : 'failed') : `${format(c.summary.median, metric.digits)} [${format(c.summary.min, metric.digits)}–${format(c.summary.max, metric.digits)}]`;
         if (!metric.ratio) return [value];
-        const ratio = !c?.ratio ? '–' : impl === 'raw' ? '1.00×' : `${format(c.ratio.median, 2)}× [${format(c.ratio.min, 2)}–${format(c.ratio.max, 2)}]`;
+        const ratio = !c?.ratio ? '–' : impl === baselineOf(scenario.id) ? '1.00×' : `${format(c.ratio.median, 2)}× [${format(c.ratio.min, 2)}–${format(c.ratio.max, 2)}]`;
         return [value, ratio];
       }),
     ]);

@@ -129,7 +129,12 @@ serve(async (request) => {
       await server.shutdown();
       return { ms: performance.now() - start };
     }
+    case 'mark-cpu':
+      // Where a server that does not publish (a second instance) starts counting its CPU.
+      cpuMark = process.cpuUsage();
+      return {};
     case 'exit':
+      await server.dispose?.();
       // After the reply is out: the orchestrator waits for the exit itself.
       setImmediate(() => process.exit(0));
       return {};

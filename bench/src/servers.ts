@@ -24,6 +24,7 @@ export const IMPLEMENTATIONS = [
   'fastify-sse',
   'express-bare',
   'koa-bare',
+  'ssekit-redis',
 ] as const;
 export type Implementation = (typeof IMPLEMENTATIONS)[number];
 
@@ -38,6 +39,7 @@ export const LABELS: Record<Implementation, string> = {
   'fastify-sse': '@fastify/sse',
   'express-bare': 'Express by hand',
   'koa-bare': 'Koa by hand',
+  'ssekit-redis': 'ssekit on node:http, Redis backplane',
 };
 
 /**
@@ -45,6 +47,9 @@ export const LABELS: Record<Implementation, string> = {
  * the framework itself costs. They run where that cost is the question (A and C).
  */
 export const FRAMEWORK_REFERENCES: readonly Implementation[] = ['express-bare', 'koa-bare'];
+
+/** Scenario H only: two instances sharing one feed through Redis, against the in-memory channel. */
+export const REDIS_SCENARIO_ONLY: readonly Implementation[] = ['ssekit-redis'];
 
 /** Only ssekit has a call that ends every open stream: scenario G runs on these. */
 export const SHUTDOWN_CAPABLE: readonly Implementation[] = ['ssekit-node', 'ssekit-express', 'ssekit-fastify', 'ssekit-koa'];

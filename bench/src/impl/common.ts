@@ -16,6 +16,8 @@ export interface BenchServer {
   sendSingle(data: EventData): void | Promise<unknown>;
   /** Scenario G: ends every stream, then closes the HTTP server. Only ssekit has it. */
   shutdown?(): Promise<void>;
+  /** Releases what the server holds outside its process (Redis keys), before it exits. */
+  dispose?(): Promise<void>;
 }
 
 /** The event map of the ssekit servers: unnamed events carrying {@link EventData}. */
