@@ -63,7 +63,11 @@ export interface ChannelOptions {
    * @default 10000
    */
   maxReplayEvents?: number;
-  /** Called when a subscriber's filter throws; that subscriber's stream is then closed. */
+  /**
+   * Called when a subscriber's filter throws, or its replay fails (the backplane rejected it);
+   * that subscriber's stream is then closed, and its client comes back with its Last-Event-ID.
+   * @default a console.error
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -155,7 +159,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     this.deserialize = options.deserialize ?? JSON.parse;
     this.resetEvent = resetEvent;
     this.maxReplayEvents = maxReplayEvents;
-    this.onError = options.onError ?? ((error) => console.error('[ssekit] a channel filter threw; its stream was closed:', error));
+    this.onError = options.onError ?? ((error) => console.error('[ssekit] a channel subscriber failed (its filter threw, or its replay did); its stream was closed:', error));
 
     const subscription = this.backplane.subscribe(name, this.deliver);
     if (typeof subscription === 'function') this.stopDelivery = subscription;

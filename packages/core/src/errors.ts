@@ -8,6 +8,8 @@
  * - `ERR_SSE_HEADERS_SENT`: the stream cannot open because the response already started.
  * - `ERR_SSE_CLOSED`: a channel was used after `close()`.
  * - `ERR_SSE_EVENT_TOO_LARGE`: an event is larger than `maxEventBytes`.
+ * - `ERR_SSE_BACKPLANE_UNAVAILABLE`: a backplane could not take or give events (its server was
+ *   unreachable, did not answer in time, or refused); a publish rejects with it, never drops.
  */
 export type SseErrorCode =
   | 'ERR_SSE_INVALID_FIELD'
@@ -15,7 +17,8 @@ export type SseErrorCode =
   | 'ERR_SSE_INVALID_OPTION'
   | 'ERR_SSE_HEADERS_SENT'
   | 'ERR_SSE_CLOSED'
-  | 'ERR_SSE_EVENT_TOO_LARGE';
+  | 'ERR_SSE_EVENT_TOO_LARGE'
+  | 'ERR_SSE_BACKPLANE_UNAVAILABLE';
 
 /**
  * The one error class ssekit throws. Misuse throws it synchronously; a client that leaves

@@ -1,6 +1,9 @@
+import { SseError } from '@ssekit/core';
+
 /**
  * Why a publish (or a replay) did not go through: Redis was unreachable, did not answer in
  * time, or answered with an error. Nothing is dropped silently: the promise rejects with this.
+ * It is an `SseError` with the code `ERR_SSE_BACKPLANE_UNAVAILABLE`.
  *
  * @example
  * ```ts
@@ -10,8 +13,8 @@
  * }
  * ```
  */
-export class RedisBackplaneError extends Error {
-  readonly code = 'ERR_SSE_REDIS_UNAVAILABLE' as const;
+export class RedisBackplaneError extends SseError {
+  declare readonly code: 'ERR_SSE_BACKPLANE_UNAVAILABLE';
   /**
    * Whether the command had left this process. When `false`, Redis never saw it: a publish was
    * surely not appended. When `true`, the connection broke or timed out after it was written,
@@ -20,7 +23,7 @@ export class RedisBackplaneError extends Error {
   readonly sent: boolean;
 
   constructor(message: string, options: { cause?: unknown; sent: boolean }) {
-    super(message, { cause: options.cause });
+    super('ERR_SSE_BACKPLANE_UNAVAILABLE', message, { cause: options.cause });
     this.name = 'RedisBackplaneError';
     this.sent = options.sent;
   }

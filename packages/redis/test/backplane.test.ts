@@ -197,7 +197,8 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     const error = await bus.publish('events', { id: undefined, event: undefined, text: 'lost?', raw: true, value: 'lost?' }).catch((reason: unknown) => reason);
     expect(Date.now() - started).toBeLessThan(200);
     expect(error).toBeInstanceOf(RedisBackplaneError);
-    expect(error).toMatchObject({ code: 'ERR_SSE_REDIS_UNAVAILABLE', sent: false, message: expect.stringContaining('not connected') });
+    expect(error).toBeInstanceOf(SseError);
+    expect(error).toMatchObject({ code: 'ERR_SSE_BACKPLANE_UNAVAILABLE', sent: false, message: expect.stringContaining('not connected') });
   });
 
   test('options are checked, and a client with a key prefix of its own is refused', async () => {

@@ -376,7 +376,7 @@ describe.each(FLAVOURS)('instances sharing one Redis, on %s', (flavour) => {
       (error: unknown) => error,
     );
     expect(Date.now() - before).toBeLessThan(1000);
-    expect(failure).toMatchObject({ name: 'RedisBackplaneError', code: 'ERR_SSE_REDIS_UNAVAILABLE', sent: false });
+    expect(failure).toMatchObject({ name: 'RedisBackplaneError', code: 'ERR_SSE_BACKPLANE_UNAVAILABLE', sent: false });
     await new Promise((resolve) => setTimeout(resolve, 300)); // clients keep moving while Redis is down
 
     await privateRedis.start();

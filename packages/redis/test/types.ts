@@ -23,7 +23,7 @@ createRedisBackplane({ client: { get: () => 'x' } });
 createRedisBackplane({ client: 'redis://127.0.0.1:6379' });
 
 const error = new RedisBackplaneError('x', { sent: false });
-const code: 'ERR_SSE_REDIS_UNAVAILABLE' = error.code;
+const code: 'ERR_SSE_BACKPLANE_UNAVAILABLE' = error.code;
 const sent: boolean = error.sent;
 void code;
 void sent;
