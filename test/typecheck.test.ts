@@ -67,6 +67,15 @@ test(
 );
 
 test(
+  'the benchmark suite type-checks against the built packages, as an app would',
+  async () => {
+    const result = await runTsc(path.join(ROOT, 'bench', 'tsconfig.json'));
+    expect(result).toEqual({ code: 0, output: '' });
+  },
+  TIMEOUT_MS + 5_000,
+);
+
+test(
   'a wrong payload and a stale @ts-expect-error both fail tsc',
   async () => {
     const header = lines(

@@ -51,6 +51,9 @@ export const FRAMEWORK_REFERENCES: readonly Implementation[] = ['express-bare', 
 /** Scenario H only: two instances sharing one feed through Redis, against the in-memory channel. */
 export const REDIS_SCENARIO_ONLY: readonly Implementation[] = ['ssekit-redis'];
 
+/** The other libraries: their failed runs are findings about them, not a failed benchmark. */
+export const PEERS: readonly Implementation[] = ['better-sse', 'fastify-sse'];
+
 /** Only ssekit has a call that ends every open stream: scenario G runs on these. */
 export const SHUTDOWN_CAPABLE: readonly Implementation[] = ['ssekit-node', 'ssekit-express', 'ssekit-fastify', 'ssekit-koa'];
 
