@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Channel, SseStream } from '@ssekit/core';
 import type { EventData } from '../payload.js';
 
 /** What the bench's server process needs from every implementation. */
@@ -86,5 +87,25 @@ export function createHandWrittenBroadcast() {
       if (single!.write(rawEvent(data))) return;
       return new Promise((resolve) => single!.once('drain', resolve));
     },
+  };
+}
+
+/**
+ * What every ssekit server does the same way: the broadcast is a channel, B's stream is the one
+ * that `single()` returns once `/single` was requested, and G calls `shutdown`.
+ */
+export function channelServer(
+  port: number,
+  channel: Channel<Payloads>,
+  single: () => SseStream<Payloads> | undefined,
+  shutdown: () => Promise<void>,
+): BenchServer {
+  return {
+    port,
+    streams: () => channel.size,
+    publish: (data) => channel.publish({ data }),
+    hasSingle: () => single() !== undefined,
+    sendSingle: (data) => single()!.send({ id: data.seq, data }),
+    shutdown,
   };
 }

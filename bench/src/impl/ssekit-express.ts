@@ -2,7 +2,7 @@
 import http from 'node:http';
 import express from 'express';
 import { createChannel, sse, type SseStream } from '@ssekit/express';
-import { closeServer, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import { channelServer, closeServer, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {
   const channel = createChannel<Payloads>();
@@ -17,16 +17,9 @@ export async function start(): Promise<BenchServer> {
     single.open();
   });
   const server = http.createServer(app);
-  const port = await listen(server);
-  return {
-    port,
-    streams: () => channel.size,
-    publish: (data) => channel.publish({ data }),
-    hasSingle: () => single !== undefined,
-    sendSingle: (data) => single!.send({ id: data.seq, data }),
-    async shutdown() {
-      await events.streams.shutdown(SHUTDOWN_OPTIONS);
-      await closeServer(server);
-    },
+  const shutdown = async () => {
+    await events.streams.shutdown(SHUTDOWN_OPTIONS);
+    await closeServer(server);
   };
+  return channelServer(await listen(server), channel, () => single, shutdown);
 }

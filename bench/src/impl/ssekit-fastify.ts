@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import ssePlugin, { createChannel, type SseStream } from '@ssekit/fastify';
-import { SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import { channelServer, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {
   const channel = createChannel<Payloads>();
@@ -17,14 +17,7 @@ export async function start(): Promise<BenchServer> {
     single.open();
   });
   await app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
-  return {
-    port: (app.server.address() as AddressInfo).port,
-    streams: () => channel.size,
-    publish: (data) => channel.publish({ data }),
-    hasSingle: () => single !== undefined,
-    sendSingle: (data) => single!.send({ id: data.seq, data }),
-    // The plugin's preClose hook ends its streams with the `shutdown` option; then Fastify
-    // closes the server.
-    shutdown: () => app.close(),
-  };
+  // The plugin's preClose hook ends its streams with the `shutdown` option; then Fastify closes
+  // the server.
+  return channelServer((app.server.address() as AddressInfo).port, channel, () => single, () => app.close());
 }

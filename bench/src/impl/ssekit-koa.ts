@@ -2,7 +2,7 @@
 import http from 'node:http';
 import Koa from 'koa';
 import { createChannel, sse, type SseStream } from '@ssekit/koa';
-import { closeServer, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import { channelServer, closeServer, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {
   const channel = createChannel<Payloads>();
@@ -18,16 +18,9 @@ export async function start(): Promise<BenchServer> {
     }
   });
   const server = http.createServer(app.callback());
-  const port = await listen(server);
-  return {
-    port,
-    streams: () => channel.size,
-    publish: (data) => channel.publish({ data }),
-    hasSingle: () => single !== undefined,
-    sendSingle: (data) => single!.send({ id: data.seq, data }),
-    async shutdown() {
-      await events.streams.shutdown(SHUTDOWN_OPTIONS);
-      await closeServer(server);
-    },
+  const shutdown = async () => {
+    await events.streams.shutdown(SHUTDOWN_OPTIONS);
+    await closeServer(server);
   };
+  return channelServer(await listen(server), channel, () => single, shutdown);
 }

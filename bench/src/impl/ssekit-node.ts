@@ -1,7 +1,7 @@
 /** ssekit on plain node:http: createSseStream in a stream group, and a channel. */
 import http from 'node:http';
 import { createChannel, createSseStream, createStreamGroup, type SseStream } from '@ssekit/core';
-import { closeServer, listen, notFound, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import { channelServer, closeServer, listen, notFound, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {
   const channel = createChannel<Payloads>();
@@ -14,16 +14,9 @@ export async function start(): Promise<BenchServer> {
       single.open();
     } else notFound(res);
   });
-  const port = await listen(server);
-  return {
-    port,
-    streams: () => channel.size,
-    publish: (data) => channel.publish({ data }),
-    hasSingle: () => single !== undefined,
-    sendSingle: (data) => single!.send({ id: data.seq, data }),
-    async shutdown() {
-      await group.shutdown(SHUTDOWN_OPTIONS);
-      await closeServer(server);
-    },
+  const shutdown = async () => {
+    await group.shutdown(SHUTDOWN_OPTIONS);
+    await closeServer(server);
   };
+  return channelServer(await listen(server), channel, () => single, shutdown);
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import Redis from 'ioredis';
 import { createClient } from 'redis';
 import type { RedisClient } from '../src/index.js';
+import { freePort } from '@ssekit/test-kit';
 
 /** The Redis every test talks to, unless it starts its own. */
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -137,18 +138,6 @@ export async function connectedClients(url = REDIS_URL): Promise<number> {
   } finally {
     client.disconnect();
   }
-}
-
-/** A port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A redis-server of the test's own, which it may stop and start again on the same port. */

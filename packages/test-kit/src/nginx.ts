@@ -165,7 +165,7 @@ function renderConfig({
 }
 
 /** A port that was free a moment ago: listen on port 0 with a throwaway server. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
