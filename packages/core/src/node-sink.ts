@@ -68,7 +68,7 @@ class NodeSink implements SseSink {
   private flushes = false;
   private corked = false;
   /**
-   * The connection, once the stream writes its chunks to it directly: see {@link writeDirect}.
+   * The connection, once the stream writes its chunks to it directly: see {@link directSocket}.
    * Undefined while the head is not out, and for responses that must go through `res.write`.
    */
   private socket: Socket | undefined;
@@ -163,35 +163,21 @@ class NodeSink implements SseSink {
   }
 
   write(chunk: string): boolean {
-    return this.socket ? this.writeDirect(this.socket, chunk) : this.writeResponse(chunk);
-  }
-
-  /** A chunk framed as Node would frame it, written to the connection in one call. */
-  private writeDirect(socket: Socket, chunk: string): boolean {
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      scheduleUncork(this);
-    }
-    const ok = socket.write(frameChunk(chunk), 'utf8');
-    if (!ok || socket.writableLength >= COALESCE_BYTES) this.uncork();
-    return ok;
-  }
-
-  private writeResponse(chunk: string): boolean {
-    const res = this.res;
+    const socket = this.socket;
+    const target = socket ?? this.res;
     // Events that reach one socket within one turn of the event loop (a channel's burst) go
     // out in one writev instead of one syscall each: the socket is corked on the first write
     // and uncorked at the end of the turn, or as soon as a full high-water mark is waiting, so
     // that what stays in user space is bounded and backpressure works as without it.
     if (!this.corked) {
       this.corked = true;
-      res.cork();
+      target.cork();
       scheduleUncork(this);
     }
-    const ok = res.write(chunk);
-    if (!ok || res.writableLength >= COALESCE_BYTES) this.uncork();
-    if (this.flushes) res.flush!();
+    // Directly, the chunk goes out framed as Node would frame it, in one call.
+    const ok = socket ? socket.write(frameChunk(chunk), 'utf8') : this.res.write(chunk);
+    if (!ok || target.writableLength >= COALESCE_BYTES) this.uncork();
+    if (this.flushes) this.res.flush!();
     return ok;
   }
 
