@@ -31,7 +31,10 @@ const TSX = import.meta.resolve('tsx');
 
 /** A: events per fan-out, and their data size. */
 const FANOUT_EVENTS = 500;
-/** H: two instances, 500 clients each; one event every 20 ms, a rate this machine sustains with room to spare, so that latency is not queueing. */
+/**
+ * H: two instances, 500 clients each; one event every 20 ms, a rate this machine sustains with
+ * room to spare, so that latency is not queueing.
+ */
 const REDIS_CLIENTS_PER_INSTANCE = 500;
 const REDIS_EVENTS = 300;
 const REDIS_INTERVAL_MS = 20;

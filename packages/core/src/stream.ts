@@ -140,7 +140,10 @@ export interface SseStream<TEvents extends SseEventMap = SseEventMap> {
    * @returns `false` once the stream has closed.
    */
   pipe(emitter: EventEmitterLike, event: string | symbol): Promise<boolean>;
-  /** Calls `listener` once when the stream closes, with the reason and the stream. Returns a function that removes it. */
+  /**
+   * Calls `listener` once when the stream closes, with the reason and the stream. Returns a
+   * function that removes it.
+   */
   onClose(listener: (reason: SseCloseReason, stream: SseStream<TEvents>) => void): () => void;
 }
 
