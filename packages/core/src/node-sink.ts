@@ -22,6 +22,8 @@ export interface NodeSinkHooks {
 // Http2ServerResponse has every member used here, under the same names, though its types
 // lack a few. Middleware such as `compression` adds `flush()` to push its own buffer out.
 type FlushableResponse = ServerResponse & { flush?: () => void; stream?: { destroyed: boolean } };
+/** A socket or a response: what the sink writes to, corks, and hears drain from. */
+type Corkable = Socket | FlushableResponse;
 
 /**
  * The sink for every Node response: plain `node:http`, `node:http2` in compatibility mode, and
@@ -35,43 +37,58 @@ export function createNodeSink(
   return new NodeSink(req, res as FlushableResponse, hooks.beforeOpen);
 }
 
-/** The most bytes held back for coalescing, per socket: Node's default high-water mark. */
-const COALESCE_BYTES = 16 * 1024;
-
-// One setImmediate per turn uncorks every socket corked during it, however many there are.
-let corkedSinks: NodeSink[] = [];
-function scheduleUncork(sink: NodeSink): void {
-  if (corkedSinks.push(sink) === 1) setImmediate(uncorkAll);
+// One setImmediate per turn flushes every sink that wrote during it, however many there are.
+let writtenSinks: NodeSink[] = [];
+function flushAtEndOfTurn(sink: NodeSink): void {
+  if (writtenSinks.push(sink) === 1) setImmediate(flushAll);
 }
-function uncorkAll(): void {
-  const sinks = corkedSinks;
-  corkedSinks = [];
-  for (const sink of sinks) sink.uncork();
+function flushAll(): void {
+  const sinks = writtenSinks;
+  writtenSinks = [];
+  for (const sink of sinks) sink.flush();
 }
 
 // Node's own write() of a chunk of an HTTP/1.1 body, which the direct path stands in for.
 const nativeWrite = ServerResponse.prototype.write;
 
-// A channel writes the same event to every subscriber: frame it once, not once per socket.
+// A channel writes the same event to every subscriber: measure and frame it once, not once per
+// socket.
 let lastChunk = '';
-let lastFramed = '';
-function frameChunk(chunk: string): string {
+let lastBytes = 0;
+let lastFramed: string | undefined;
+function byteLengthOf(chunk: string): number {
   if (chunk !== lastChunk) {
-    lastFramed = Buffer.byteLength(chunk).toString(16) + '\r\n' + chunk + '\r\n';
     lastChunk = chunk;
+    lastBytes = Buffer.byteLength(chunk);
+    lastFramed = undefined;
   }
-  return lastFramed;
+  return lastBytes;
+}
+/** `text` as one HTTP/1.1 chunk, exactly as Node frames one. */
+function frame(text: string, bytes: number): string {
+  if (text === lastChunk) return (lastFramed ??= bytes.toString(16) + '\r\n' + text + '\r\n');
+  return bytes.toString(16) + '\r\n' + text + '\r\n';
 }
 
 class NodeSink implements SseSink {
   readonly lastEventIdHeader: string | string[] | undefined;
   private flushes = false;
-  private corked = false;
   /**
    * The connection, once the stream writes its chunks to it directly: see {@link directSocket}.
    * Undefined while the head is not out, and for responses that must go through `res.write`.
    */
-  private socket: Socket | undefined;
+  private socket: Socket | undefined = undefined;
+  /** Direct path: this turn's events, not yet on the socket. */
+  private pending = '';
+  private pendingBytes = 0;
+  /** What this sink corked in the current turn of the event loop, until it flushes. */
+  private corked: Corkable | undefined = undefined;
+  /** A write returned false and its drain has not come yet. */
+  private saturated = false;
+  /** The one listener waiting for that drain: the stream's. */
+  private drainListener: (() => void) | undefined = undefined;
+  // Made once per sink, and only for a sink whose writes ever met a full buffer.
+  private onTargetDrain: (() => void) | undefined = undefined;
 
   constructor(
     private readonly req: NodeRequest,
@@ -92,7 +109,7 @@ class NodeSink implements SseSink {
   }
 
   get bufferedBytes(): number {
-    return (this.socket ?? this.res).writableLength;
+    return this.pendingBytes + (this.socket ?? this.res).writableLength;
   }
 
   open(headers: Readonly<Record<string, string>>, firstChunk?: string): boolean {
@@ -117,21 +134,23 @@ class NodeSink implements SseSink {
     // into the head and keeps no header table for the life of the response.
     (res as ServerResponse).writeHead(200, headers);
     this.flushes = typeof res.flush === 'function';
-    let ok = true;
-    if (firstChunk === undefined) res.flushHeaders();
-    // Node sends the head and the first chunk in one packet.
-    else ok = this.write(firstChunk);
-    this.socket = this.directSocket();
-    return ok;
+    const socket = this.directSocket();
+    // Corked, the head and the first chunk leave in one packet.
+    if (firstChunk !== undefined) this.cork();
+    if (socket || firstChunk === undefined) res.flushHeaders();
+    // What the direct path assumes, checked on this Node rather than trusted: the head went to
+    // the socket, and the response keeps no bytes of its own.
+    if (socket && res.writableLength === socket.writableLength) this.socket = socket;
+    return firstChunk === undefined ? true : this.write(firstChunk);
   }
 
   /**
    * The socket to write framed chunks to, when this response allows it: HTTP/1.1 chunked
-   * encoding, Node's own `write` (no compression or other middleware wrapped it), the head
-   * already on this connection and nothing of ours queued in the response.
+   * encoding, Node's own `write` (no compression or other middleware wrapped it), the
+   * connection not busy with an earlier response, and nothing queued in the response.
    *
-   * One event is then one `socket.write` of one string, where `res.write` makes four writes
-   * (size, CRLF, data, CRLF) and reads a dozen properties of the response. Under Express that
+   * A turn's events are then one `socket.write` of one string, where `res.write` makes four
+   * writes per event (size, CRLF, data, CRLF) and reads a dozen properties of the response. Under Express that
    * matters most: Express swaps the prototype of every response, which gives each its own
    * hidden class in V8, so every property read in Node's HTTP code goes megamorphic and one
    * write costs twice what it costs on plain node:http.
@@ -143,7 +162,6 @@ class NodeSink implements SseSink {
       res instanceof ServerResponse &&
       res.write === nativeWrite &&
       res.chunkedEncoding &&
-      res.headersSent &&
       // The response holds no bytes of its own (its length is all the socket's).
       res.writableLength === (socket?.writableLength ?? -1) &&
       socket?._httpMessage === res;
@@ -162,38 +180,93 @@ class NodeSink implements SseSink {
     res.end(body);
   }
 
+  /**
+   * Events that reach one connection within one turn of the event loop (a channel's burst) go
+   * out together at the end of the turn, in one system write instead of one each; sooner once
+   * a high-water mark of them is waiting (16 KiB before Node 22, 64 KiB since), so that what
+   * stays in user space is bounded and backpressure works as without it.
+   */
   write(chunk: string): boolean {
     const socket = this.socket;
-    const target = socket ?? this.res;
-    // Events that reach one socket within one turn of the event loop (a channel's burst) go
-    // out in one writev instead of one syscall each: the socket is corked on the first write
-    // and uncorked at the end of the turn, or as soon as a full high-water mark is waiting, so
-    // that what stays in user space is bounded and backpressure works as without it.
-    if (!this.corked) {
-      this.corked = true;
-      target.cork();
-      scheduleUncork(this);
+    let ok: boolean;
+    if (socket) {
+      // Directly: the turn's events become one HTTP chunk, framed as Node frames one, written
+      // in one call. Node 24's own res.write merges a corked turn's writes the same way.
+      if (this.pendingBytes === 0 && !this.corked) flushAtEndOfTurn(this);
+      this.pending = this.pendingBytes === 0 ? chunk : this.pending + chunk;
+      this.pendingBytes += byteLengthOf(chunk);
+      if (this.pendingBytes + socket.writableLength < socket.writableHighWaterMark) return true;
+      ok = this.writePending(socket);
+    } else {
+      if (!this.corked) this.cork();
+      ok = this.res.write(chunk);
+      if (this.flushes) this.res.flush!();
     }
-    // Directly, the chunk goes out framed as Node would frame it, in one call.
-    const ok = socket ? socket.write(frameChunk(chunk), 'utf8') : this.res.write(chunk);
-    if (!ok || target.writableLength >= COALESCE_BYTES) this.uncork();
-    if (this.flushes) this.res.flush!();
+    if (!ok) {
+      // The response emits 'drain' only after its own write() returned false; the socket always does.
+      this.awaitDrain(socket ?? this.res);
+      this.flush();
+    }
     return ok;
   }
 
-  uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    (this.socket ?? this.res).uncork();
+  private writePending(socket: Socket): boolean {
+    const text = frame(this.pending, this.pendingBytes);
+    this.pending = '';
+    this.pendingBytes = 0;
+    return socket.destroyed ? false : socket.write(text, 'utf8');
   }
 
-  // The response emits 'drain' only after its own write() returned false; the socket always does.
+  /**
+   * Corks the connection until the end of this turn. On HTTP/1 that is the socket, never the
+   * response: a corked response keeps writes in a buffer of its own (Node 22 and later), and
+   * after its uncork the drain it owes may never come (nodejs/node#60432), or come inside the
+   * uncork itself (Node 24). On HTTP/2 the response corks its own stream.
+   */
+  private cork(): void {
+    const corkable: Corkable | null = this.req.httpVersionMajor < 2 ? this.res.socket : this.res;
+    if (!corkable) return; // a pipelined response that is not on its connection yet
+    this.corked = corkable;
+    corkable.cork();
+    flushAtEndOfTurn(this);
+  }
+
+  /** Sends what this turn held back. */
+  flush(): void {
+    if (this.pendingBytes !== 0) this.writePending(this.socket!);
+    const corked = this.corked;
+    if (corked) {
+      this.corked = undefined;
+      corked.uncork();
+    }
+  }
+
+  /**
+   * Notes that a write returned false, and listens for the drain that ends it at once rather
+   * than when the stream asks: Node may emit it before the stream gets to listen (inside a
+   * flush, synchronously), and a drain nobody heard never comes again.
+   */
+  private awaitDrain(target: Corkable): void {
+    if (this.saturated) return;
+    this.saturated = true;
+    target.once('drain', (this.onTargetDrain ??= () => this.drained()));
+  }
+
+  private drained(): void {
+    this.saturated = false;
+    const listener = this.drainListener;
+    this.drainListener = undefined;
+    listener?.();
+  }
+
+  // Level-triggered: a drain that came before the listener still counts.
   onceDrain(listener: () => void): void {
-    (this.socket ?? this.res).once('drain', listener);
+    if (this.saturated) this.drainListener = listener;
+    else queueMicrotask(listener);
   }
 
   offDrain(listener: () => void): void {
-    (this.socket ?? this.res).off('drain', listener);
+    if (this.drainListener === listener) this.drainListener = undefined;
   }
 
   onClose(listener: (clientLeft: boolean) => void): void {
@@ -205,11 +278,13 @@ class NodeSink implements SseSink {
   }
 
   end(): void {
-    this.uncork();
+    this.flush();
     this.res.end();
   }
 
   destroy(): void {
+    this.pending = '';
+    this.pendingBytes = 0;
     this.res.destroy();
   }
 }

@@ -29,7 +29,11 @@ export interface SseSink {
   reject(status: number, contentType: string, body: string): void;
   /** Writes one chunk. `false` means the consumer is saturated: wait for drain. */
   write(chunk: string): boolean;
-  /** Calls `listener` once, on the next drain. */
+  /**
+   * Calls `listener` once the sink takes writes again: on the drain that ends the saturation a
+   * `write` reported, or soon (never synchronously) when that drain already came. A sink must
+   * not let a drain pass unheard between `write` returning false and this call.
+   */
   onceDrain(listener: () => void): void;
   /** Forgets a listener given to {@link SseSink.onceDrain}. */
   offDrain(listener: () => void): void;

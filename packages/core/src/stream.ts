@@ -499,8 +499,14 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   /** Called by the keep-alive timer, which is shared code: no closure per stream. */
   beat(): void {
     // Bytes still queued mean the stream is not idle, only slow: no heartbeat on top of them.
-    if (this.sink.bufferedBytes === 0) void this.write(HEARTBEAT);
-    else this.keepAlive?.refresh();
+    if (this.sink.bufferedBytes !== 0) return void this.keepAlive?.refresh();
+    // Sends that wait for a drain while nothing is buffered wait for a drain that already came
+    // and went unheard, which no runtime owes us twice. A stream must never freeze on it.
+    if (this.drainWaiters) {
+      this.sink.offDrain(this.onDrain);
+      this.drained();
+    }
+    void this.write(HEARTBEAT);
   }
 
   // Made once per stream, and only for a stream that ever meets a full socket.

@@ -61,13 +61,16 @@ function serveStream(handle: (stream: SseStream, res: http.ServerResponse) => vo
 
 const GET = (path: string, version = '1.1') => `GET ${path} HTTP/${version}\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`;
 
-test('HTTP/1.1: every event is one chunk sized in bytes, the stream ends with the last chunk, and the connection serves the next request', async () => {
+test("HTTP/1.1: a turn's events are one chunk sized in bytes, the stream ends with the last chunk, and the connection serves the next request", async () => {
   const events = ['plain', 'naïve — ☃ 𝄞 multi-byte', 'x'.repeat(20_000)];
   const served = await serveStream((stream) => {
     stream.open();
-    for (const data of events) void stream.send({ data });
-    // A later turn, so the end does not ride in the same write as the events.
-    setTimeout(() => stream.close(), 20);
+    // Two events in one turn, the third in a later one.
+    void stream.send({ data: events[0] });
+    void stream.send({ data: events[1] });
+    setTimeout(() => void stream.send({ data: events[2] }), 10);
+    // A later turn still, so the end does not ride in the same write as the events.
+    setTimeout(() => stream.close(), 30);
   });
   try {
     const text = await exchange(Number(new URL(served.url).port), [GET('/events'), GET('/next')], (received) => received.endsWith('next answered'));
@@ -76,8 +79,8 @@ test('HTTP/1.1: every event is one chunk sized in bytes, the stream ends with th
     expect(first).toMatch(/\r\ntransfer-encoding: chunked\r\n/i);
     const { chunks, complete } = unchunk(first!.slice(first!.indexOf(CRLF + CRLF) + 4));
     expect(complete).toBe(true);
-    expect(chunks.join('')).toBe(events.map((data) => `data: ${data}\n\n`).join(''));
-    expect(chunks).toHaveLength(events.length);
+    const wire = events.map((data) => `data: ${data}\n\n`);
+    expect(chunks).toEqual([wire[0]! + wire[1]!, wire[2]]);
     // The same connection went on to the next request, which is only possible if the framing
     // left the client exactly at the end of the first response.
     expect(second).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*next answered$/);
@@ -121,6 +124,42 @@ test('a response whose write() middleware wrapped gets every event through the w
     const text = await exchange(Number(new URL(served.url).port), [GET('/events')], (received) => received.endsWith('0\r\n\r\n'));
     expect(unchunk(text.slice(text.indexOf(CRLF + CRLF) + 4)).chunks.join('')).toBe('data: one\n\ndata: two\n\n');
     expect(seen.join('')).toBe('data: one\n\ndata: two\n\n');
+  } finally {
+    await served.close();
+  }
+});
+
+test.each(['open()', 'the first send'])("HTTP/1.1 with Node's own write, opened by %s: a turn's events are one write to the socket, on this Node release too", async (opener) => {
+  // The direct path stands on Node internals that it checks at run time, falling back to
+  // res.write (four socket writes per event) when they differ. A Node release that changed
+  // them would pass every other test, only slower: this one names it. (Node 24 lost the direct
+  // path this way for every stream that opened with an event.)
+  const perTurn: number[] = [];
+  const served = await serveStream((stream, res) => {
+    const socket = res.socket!;
+    let writes = 0;
+    const write = socket.write;
+    socket.write = function (this: typeof socket, ...args: unknown[]) {
+      writes++;
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof socket.write;
+    if (opener === 'open()') stream.open();
+    const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 5));
+    void (async () => {
+      for (const turn of [['one'], ['two', 'three', 'four'], ['x'.repeat(100_000)]]) {
+        const before = writes;
+        for (const data of turn) void stream.send({ data });
+        await nextTurn();
+        perTurn.push(writes - before);
+      }
+      stream.close();
+    })();
+  });
+  try {
+    const text = await exchange(Number(new URL(served.url).port), [GET('/events')], (received) => received.endsWith('0\r\n\r\n'));
+    expect(unchunk(text.slice(text.indexOf(CRLF + CRLF) + 4)).chunks).toHaveLength(3);
+    // Opened by a send, the first turn also carries the head: one write for each.
+    expect(perTurn).toEqual(opener === 'open()' ? [1, 1, 1] : [2, 1, 1]);
   } finally {
     await served.close();
   }
