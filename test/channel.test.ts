@@ -5,14 +5,14 @@
  */
 import { EventSource } from 'eventsource';
 import { createChannel, type Channel } from '@ssekit/core';
-import { FRAMEWORKS, eventually, readSse, startApp, type SseReader, type TestApp } from '@ssekit/test-kit';
+import { TARGETS, eventually, readSse, startApp, type SseReader, type TestApp } from '@ssekit/test-kit';
 
 /** A small deterministic generator, so that a failing run can be replayed exactly. */
 function seeded(seed: number) {
   return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
 }
 
-describe.each(FRAMEWORKS)('channels on %s', (framework) => {
+describe.each(TARGETS)('channels on %s', (framework) => {
   let app: TestApp | undefined;
   let channel: Channel<any> | undefined;
   afterEach(async () => {
@@ -22,7 +22,7 @@ describe.each(FRAMEWORKS)('channels on %s', (framework) => {
   });
 
   test('clients that drop and reconnect at random moments end with every event exactly once, in order', async () => {
-    const random = seeded(FRAMEWORKS.indexOf(framework) + 1);
+    const random = seeded(TARGETS.indexOf(framework) + 1);
     const feed = (channel = createChannel({ history: { maxEvents: 5000 } }));
     app = await startApp(framework, ({ stream }) => feed.subscribe(stream));
     const url = `${app.url}/events`;

@@ -8,9 +8,9 @@ import { Readable } from 'node:stream';
 import request from 'supertest';
 import { EventSource } from 'eventsource';
 import { SseError, type SseStream } from '@ssekit/core';
-import { EARLIER_HEADER, FRAMEWORKS, eventually, readSse, startApp, type TestApp, type TestRoute } from '@ssekit/test-kit';
+import { EARLIER_HEADER, TARGETS, eventually, readSse, startApp, type TestApp, type TestRoute } from '@ssekit/test-kit';
 
-describe.each(FRAMEWORKS)('contract on %s', (framework) => {
+describe.each(TARGETS)('contract on %s', (framework) => {
   let app: TestApp | undefined;
   const start = async (route: TestRoute, options?: Parameters<typeof startApp>[2]) => {
     app = await startApp(framework, route, options);

@@ -27,7 +27,6 @@ import {
   serveHttp,
   startApp,
   startNginx,
-  type Framework,
   type NginxProxy,
   type SseReader,
   type TestApp,
@@ -151,7 +150,7 @@ const SHORT_TIMEOUTS: http.ServerOptions = {
  * stays quiet; `/naive` is a hand-rolled event stream that flushes its head and stays quiet,
  * the control showing that these timeouts really cut a quiet response.
  */
-async function startWithShortTimeouts(framework: Framework, options: SseStreamOptions): Promise<StreamingServer> {
+async function startWithShortTimeouts(framework: (typeof FRAMEWORKS)[number], options: SseStreamOptions): Promise<StreamingServer> {
   const streams: SseStream[] = [];
   const naive = (res: http.ServerResponse) => {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });

@@ -5,9 +5,9 @@
 import { EventSource } from 'eventsource';
 import request from 'supertest';
 import { SseError } from '@ssekit/core';
-import { EARLIER_HEADER, FRAMEWORKS, eventually, readSse, startApp, type SseReader, type TestApp } from '@ssekit/test-kit';
+import { EARLIER_HEADER, TARGETS, eventually, readSse, startApp, type SseReader, type TestApp } from '@ssekit/test-kit';
 
-describe.each(FRAMEWORKS)('on %s', (framework) => {
+describe.each(TARGETS)('on %s', (framework) => {
   let app: TestApp | undefined;
   const readers: SseReader[] = [];
   afterEach(async () => {

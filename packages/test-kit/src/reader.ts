@@ -18,9 +18,9 @@ export interface SseReader {
   readonly lastEventId: () => string | undefined;
   /** The exact bytes received, decoded as UTF-8. */
   readonly text: () => string;
-  /** Resolves once `count` events have arrived; rejects after `timeoutMs`. */
+  /** Resolves once `count` events have arrived; rejects after `timeoutMs` in which nothing arrived. */
   waitForEvents(count: number, timeoutMs?: number): Promise<EventSourceMessage[]>;
-  /** Resolves once `predicate` holds over what arrived; rejects after `timeoutMs`. */
+  /** Resolves once `predicate` holds over what arrived; rejects after `timeoutMs` in which nothing arrived. */
   waitFor(predicate: () => boolean, timeoutMs?: number): Promise<void>;
   /** Resolves when the server ends or drops the response. */
   readonly ended: Promise<void>;
@@ -90,18 +90,22 @@ export function readSse(url: string, options: ReadOptions = {}): Promise<SseRead
       response.once('close', onEnd);
       response.once('error', () => {});
 
+      // A loaded machine is slow, not stuck: the wait fails only after timeoutMs in which
+      // nothing arrived, and each chunk that does arrive starts the count again.
       const waitFor = (predicate: () => boolean, timeoutMs = 5000) =>
         new Promise<void>((resolveWait, rejectWait) => {
           if (predicate()) return resolveWait();
           const watcher = () => {
-            if (!predicate()) return;
+            if (!predicate()) return void timer.refresh();
             clearTimeout(timer);
             watchers.delete(watcher);
             resolveWait();
           };
           const timer = setTimeout(() => {
             watchers.delete(watcher);
-            rejectWait(new Error(`timed out after ${timeoutMs} ms; received so far: ${JSON.stringify(chunks.join(''))}`));
+            const received = chunks.join('');
+            const shown = received.length > 2000 ? `${JSON.stringify(received.slice(0, 1000))} … ${JSON.stringify(received.slice(-1000))}` : JSON.stringify(received);
+            rejectWait(new Error(`nothing new arrived for ${timeoutMs} ms; received so far (${received.length} characters): ${shown}`));
           }, timeoutMs);
           watchers.add(watcher);
         });

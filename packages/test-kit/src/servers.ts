@@ -1,16 +1,28 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import express4 from 'express4';
 import Fastify from 'fastify';
 import Koa from 'koa';
+import Koa2 from 'koa2';
 import { createSseStream, createStreamGroup, type SseLimit, type SseStream, type SseStreamGroup, type SseStreamOptions } from '@ssekit/core';
 import { sse as expressSse } from '@ssekit/express';
 import ssePlugin from '@ssekit/fastify';
 import { sse as koaSse } from '@ssekit/koa';
 
-/** Every server ssekit runs on; the contract suite runs once per entry. */
+/** Every server ssekit runs on, at the framework majors the demo and the docs use. */
 export const FRAMEWORKS = ['node', 'express', 'fastify', 'koa'] as const;
-export type Framework = (typeof FRAMEWORKS)[number];
+/**
+ * {@link FRAMEWORKS} and the older majors that the adapters' peer ranges also claim (Express 4,
+ * Koa 2): the contract, channel and large-event suites run once per entry.
+ */
+export const TARGETS = ['node', 'express', 'express4', 'fastify', 'koa', 'koa2'] as const;
+export type Framework = (typeof TARGETS)[number];
+
+// Express 4 and Koa 2 are installed under aliases, each with its own types. Their APIs used here
+// are those of Express 5 and Koa 3, so they share the code below through those types.
+const EXPRESS = { express, express4: express4 as unknown as typeof express };
+const KOA = { koa: Koa, koa2: Koa2 as unknown as typeof Koa };
 
 /** What a framework-neutral test route gets to work with. */
 export interface RouteContext {
@@ -73,8 +85,9 @@ export async function startApp(framework: Framework, route: TestRoute, { options
       });
       return listen(framework, server, streams, errors, group);
     }
-    case 'express': {
-      const app = express();
+    case 'express':
+    case 'express4': {
+      const app = EXPRESS[framework]();
       app.use((_req, res, next) => {
         res.set(EARLIER_HEADER.name, EARLIER_HEADER.value);
         next();
@@ -87,8 +100,9 @@ export async function startApp(framework: Framework, route: TestRoute, { options
       });
       return listen(framework, http.createServer(app), streams, errors, events.streams);
     }
-    case 'koa': {
-      const app = new Koa();
+    case 'koa':
+    case 'koa2': {
+      const app = new KOA[framework]();
       app.on('error', (error) => errors.push(error));
       app.use(async (ctx, next) => {
         ctx.set(EARLIER_HEADER.name, EARLIER_HEADER.value);

@@ -8,3 +8,27 @@ export async function eventually(predicate: () => boolean, timeoutMs = 5000, wha
 }
 
 export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until `done()` holds, failing only once `progress()` has stayed the same for `stallMs`:
+ * a loaded machine is slow, a stuck test makes no progress. Both may be async (a browser page's
+ * state, say). For waits whose length depends on the machine's load, not on a deadline.
+ */
+export async function untilDone(
+  done: () => boolean | Promise<boolean>,
+  progress: () => unknown,
+  { stallMs = 5000, what = 'progress' }: { stallMs?: number; what?: string } = {},
+): Promise<void> {
+  let last = JSON.stringify(await progress());
+  let changedAt = Date.now();
+  while (!(await done())) {
+    await delay(20);
+    const now = JSON.stringify(await progress());
+    if (now !== last) {
+      last = now;
+      changedAt = Date.now();
+    } else if (Date.now() - changedAt > stallMs) {
+      throw new Error(`no ${what} for ${stallMs} ms; stuck at ${now}`);
+    }
+  }
+}
