@@ -1,6 +1,7 @@
 /**
  * Runs the TypeScript compiler over the whole project, so the type tests in test/types (which
- * are never executed) gate the suite like any other test. The other tests prove the gate can
+ * are never executed) gate the suite like any other test; and over test/types/legacy, the
+ * adapters under Express 4's and Koa 2's types. The other tests prove the gate can
  * close: a wrong payload and a stale `@ts-expect-error` both fail tsc, and an adapter's type
  * augmentation arrives with its import.
  */
@@ -61,6 +62,15 @@ test(
   'the whole project type-checks, type tests included',
   async () => {
     const result = await runTsc(path.join(ROOT, 'tsconfig.json'));
+    expect(result).toEqual({ code: 0, output: '' });
+  },
+  TIMEOUT_MS + 5_000,
+);
+
+test(
+  'the Express and Koa adapters type-check under @types/express@4 and @types/koa@2, the older majors of their peer ranges',
+  async () => {
+    const result = await runTsc(path.join(ROOT, 'test', 'types', 'legacy', 'tsconfig.json'));
     expect(result).toEqual({ code: 0, output: '' });
   },
   TIMEOUT_MS + 5_000,
