@@ -23,7 +23,8 @@ const config: Config = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^@ssekit/(core|express|fastify|koa|redis|test-kit)$': '<rootDir>/packages/$1/src/index.ts',
   },
-  testTimeout: 20_000,
+  // Generous: the suite runs on a shared 2-core machine, once per Node.js major.
+  testTimeout: 30_000,
   reporters: ['default', '<rootDir>/test/results-reporter.cjs'],
 };
 

@@ -154,10 +154,10 @@ describe('the demo process', () => {
     expect(reader.status).toBe(200);
 
     child.kill('SIGINT');
-    const exit = await Promise.race([exited, timeout(5000, `exit after SIGINT; output: ${output}`)]);
+    const exit = await Promise.race([exited, timeout(15_000, `exit after SIGINT; output: ${output}`)]);
     expect(exit).toEqual({ code: 0, signal: null });
     await reader.ended;
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('two demo processes with REDIS_URL', () => {
@@ -218,9 +218,9 @@ describe('two demo processes with REDIS_URL', () => {
 
     for (const { child } of [a, b]) child.kill('SIGINT');
     for (const { exited, output } of [a, b]) {
-      expect(await Promise.race([exited, timeout(5000, `exit after SIGINT; output: ${output()}`)])).toEqual({ code: 0, signal: null });
+      expect(await Promise.race([exited, timeout(15_000, `exit after SIGINT; output: ${output()}`)])).toEqual({ code: 0, signal: null });
     }
-  }, 30_000);
+  }, 60_000);
 });
 
 function timeout(ms: number, what: string): Promise<never> {
