@@ -1,5 +1,6 @@
-// Writes jest's totals to .jest-results.json, so that .ci/run can end with one line taken from
-// jest's own results, `N passed, N failed`. A suite that fails to load counts as a failure.
+// Writes jest's totals to .jest-results.json (or JEST_RESULTS_FILE), so that .ci/run can end with
+// one line taken from jest's own results, `N passed, N failed`. A suite that fails to load counts
+// as a failure.
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
@@ -15,7 +16,7 @@ class ResultsReporter {
       skipped: results.numPendingTests + results.numTodoTests,
       suites: results.numTotalTestSuites,
     };
-    writeFileSync(join(this.rootDir, '.jest-results.json'), JSON.stringify(totals) + '\n');
+    writeFileSync(process.env.JEST_RESULTS_FILE || join(this.rootDir, '.jest-results.json'), JSON.stringify(totals) + '\n');
   }
 }
 
