@@ -1,6 +1,6 @@
 /**
  * The orchestrator: `pnpm bench [--quick] [--reps N] [--scenarios A,B] [--impls raw,ssekit-node]
- * [--cpu-prof] [--out FILE]`.
+ * [--node 24|PATH] [--cpu-prof] [--out FILE]`.
  *
  * Every scenario runs over every implementation in interleaved order: repetition 1 runs A on
  * each implementation (in an order rotated per repetition), then B, and so on; repetition 2
@@ -12,7 +12,7 @@
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import { EVENT_BYTES } from './payload.js';
 import { Peer } from './rpc.js';
 import { FRAMEWORK_REFERENCES, IMPLEMENTATIONS, isImplementation, LABELS, PEERS, REDIS_SCENARIO_ONLY, SHUTDOWN_CAPABLE, type Implementation } from './servers.js';
 import { median, percentile, summarize, type Summary } from './stats.js';
+import { resolveNode } from '../../scripts/node-versions.mjs';
 
 const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TSX = import.meta.resolve('tsx');
@@ -104,6 +105,10 @@ interface Options {
   impls: Implementation[];
   cpuProf: boolean;
   out: string | undefined;
+  /** The node binary the servers run on; the load clients always run on this process's Node. */
+  serverNode: string;
+  /** Its version, as it reports it. */
+  serverNodeVersion: string;
 }
 
 const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'] as const;
@@ -117,10 +122,10 @@ function parseOptions(argv: readonly string[]): Options {
     const arg = args[at]!;
     return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[at + 1];
   };
-  const known = ['--quick', '--reps', '--scenarios', '--impls', '--cpu-prof', '--out'];
+  const known = ['--quick', '--reps', '--scenarios', '--impls', '--node', '--cpu-prof', '--out'];
   for (const [index, arg] of args.entries()) {
     if (!arg.startsWith('--')) {
-      if (index > 0 && ['--reps', '--scenarios', '--impls', '--out'].includes(args[index - 1]!)) continue;
+      if (index > 0 && ['--reps', '--scenarios', '--impls', '--node', '--out'].includes(args[index - 1]!)) continue;
       fail(`unexpected argument ${arg}`);
     }
     if (!known.includes(arg.split('=')[0]!)) fail(`unknown option ${arg}; known: ${known.join(' ')}`);
@@ -133,11 +138,26 @@ function parseOptions(argv: readonly string[]): Options {
   const defaultImpls = quick ? IMPLEMENTATIONS.filter((impl) => impl === 'raw' || impl.startsWith('ssekit-')) : IMPLEMENTATIONS;
   const impls = (value('--impls')?.split(',') ?? [...defaultImpls]) as Implementation[];
   for (const impl of impls) if (!isImplementation(impl)) fail(`unknown implementation ${impl}; known: ${IMPLEMENTATIONS.join(', ')}`);
-  // Only a full run of everything replaces RESULTS.md by default.
+  let serverNode = process.execPath;
+  let serverNodeVersion = process.version;
+  const nodeSpec = value('--node');
+  if (nodeSpec !== undefined) {
+    try {
+      serverNode = resolveNode(nodeSpec);
+      serverNodeVersion = execFileSync(serverNode, ['--version'], { encoding: 'utf8' }).trim();
+    } catch (error) {
+      fail(`--node ${nodeSpec}: ${(error as Error).message}`);
+    }
+  }
+  // Only a full run of everything on this process's Node replaces RESULTS.md by default; on
+  // another Node it writes RESULTS-node<major>.md, which RESULTS.md then summarizes.
   const complete = !quick && value('--scenarios') === undefined && value('--impls') === undefined;
-  const out = value('--out') ?? (complete ? path.join(BENCH_DIR, 'RESULTS.md') : undefined);
-  return { quick, reps, scenarios, impls, cpuProf: args.includes('--cpu-prof'), out };
+  const defaultOut = nodeSpec === undefined ? 'RESULTS.md' : `RESULTS-node${majorOf(serverNodeVersion)}.md`;
+  const out = value('--out') ?? (complete ? path.join(BENCH_DIR, defaultOut) : undefined);
+  return { quick, reps, scenarios, impls, cpuProf: args.includes('--cpu-prof'), out, serverNode, serverNodeVersion };
 }
+
+const majorOf = (version: string) => version.replace(/^v/, '').split('.')[0]!;
 
 function fail(message: string): never {
   console.error(`bench: ${message}`);
@@ -148,11 +168,13 @@ function fail(message: string): never {
 // Processes
 
 const EXEC_ARGV = ['--import', TSX, '--expose-gc'];
+const OPTIONS = parseOptions(process.argv.slice(2));
 
-function forkChild(file: string, args: string[], execArgv: string[] = []): ChildProcess {
+function forkChild(file: string, args: string[], execPath = process.execPath): ChildProcess {
   return fork(path.join(BENCH_DIR, 'src', file), args, {
     cwd: BENCH_DIR,
-    execArgv: [...EXEC_ARGV, ...execArgv],
+    execPath,
+    execArgv: EXEC_ARGV,
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     serialization: 'advanced',
   });
@@ -244,7 +266,7 @@ function withServer<T>(impl: Implementation, run: (server: Server) => Promise<T>
 
 /** Runs `count` server processes of `impl`, each on its own port, for the length of `run`. */
 async function withServers<T>(impl: Implementation, count: number, run: (servers: Server[]) => Promise<T>): Promise<T> {
-  const children = Array.from({ length: count }, () => forkChild('server.ts', [impl]));
+  const children = Array.from({ length: count }, () => forkChild('server.ts', [impl], OPTIONS.serverNode));
   const stderrs = children.map((child) => tailOf(child, `[${impl}] `, false));
   const peers = children.map((child) => new Peer(`server ${impl}`, child));
   try {
@@ -747,7 +769,7 @@ function format(value: number, digits: number): string {
 }
 
 async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
+  const options = OPTIONS;
   const scale = options.quick ? QUICK : FULL;
   const scenarios = SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.id));
   const started = Date.now();
@@ -759,7 +781,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }, limitMinutes * 60_000).unref();
 
-  console.log(`ssekit bench: ${options.quick ? 'QUICK (correctness smoke test: no figure from it is a result)' : 'full'}; ${options.reps} repetition(s); scenarios ${options.scenarios.join('')}; ${options.impls.join(', ')}`);
+  console.log(`ssekit bench: ${options.quick ? 'QUICK (correctness smoke test: no figure from it is a result)' : 'full'}; ${options.reps} repetition(s); scenarios ${options.scenarios.join('')}; ${options.impls.join(', ')}; servers on Node ${options.serverNodeVersion}`);
   if (options.quick) {
     const reduced = (Object.keys(FULL) as (keyof Scale)[]).filter((key) => FULL[key] !== QUICK[key]).map((key) => `${key} ${FULL[key]} -> ${QUICK[key]}`);
     console.log(`QUICK MODE: connection counts reduced (${reduced.join(', ')}); event counts and sizes as in the full run; peers skipped unless --impls names them.`);
@@ -806,6 +828,7 @@ async function main(): Promise<void> {
     console.log(`\nWrote ${path.relative(process.cwd(), options.out) || options.out}`);
     // The READMEs (this package's and the repository's) show the headline of the run that
     // wrote the default RESULTS.md.
+    refreshOtherNodes();
     if (path.resolve(options.out) === path.join(BENCH_DIR, 'RESULTS.md') && report.headline) {
       for (const readme of [path.join(BENCH_DIR, 'README.md'), path.join(BENCH_DIR, '..', 'README.md')]) {
         const text = readFileSync(readme, 'utf8');
@@ -903,7 +926,11 @@ function render(results: Results, scenarios: Scenario[], options: Options, scale
   md.push(`Generated by \`pnpm bench${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\` on ${new Date().toISOString()}, in ${(elapsed / 60).toFixed(1)} minutes. Regenerate it with the same command; see [README.md](README.md) for what each scenario does and how.`, '');
   md.push('## Machine', '');
   md.push(`- ${os.type()} ${os.release()} (${os.arch()}), ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`);
-  md.push(`- Node ${process.version}, V8 ${process.versions.v8}`);
+  md.push(
+    options.serverNodeVersion === process.version
+      ? `- Node ${process.version}, V8 ${process.versions.v8}`
+      : `- Servers on Node ${options.serverNodeVersion} (\`--node\`); the orchestrator and the load clients on Node ${process.version}`,
+  );
   md.push(`- ssekit (workspace) ${ssekitVersion}, built from the working tree at ${sourceRevision()}; ${versions.join(', ')}`);
   md.push(`- Load average (1 min) at the start and the end of the run: ${loadAtStart[0]?.toFixed(2) ?? '?'} and ${os.loadavg()[0]!.toFixed(2)}. The machine is shared: other processes' load adds noise, which the interleaving and the medians only partly absorb.`);
   md.push(`- ${options.reps} interleaved repetitions; each figure is the median [min–max] over the repetitions, and each ratio the median [min–max] of the per-repetition ratios to raw node:http (runs of one repetition are paired). A run with any lost, duplicated or misordered event is a failed run and gives no figure.`);
@@ -912,7 +939,7 @@ function render(results: Results, scenarios: Scenario[], options: Options, scale
   // The headline table, as in the issue.
   const headline = scenarios.flatMap((scenario) => scenario.metrics.filter((metric) => metric.headline).map((metric) => ({ scenario, metric })));
   if (headline.length) {
-    md.push('## Headline', '');
+    md.push('<!-- headline:start -->', '## Headline', '');
     const header = ['', ...headline.map(({ scenario, metric }) => `${scenario.id}: ${metric.headline}`)];
     const rows = options.impls.filter(all).map((impl) => [
       LABELS[impl],
@@ -923,9 +950,9 @@ function render(results: Results, scenarios: Scenario[], options: Options, scale
         return `${format(c.ratio.median, 2)}× (${format(c.summary.median, metric.digits)} ${metric.unit})`;
       }),
     ]);
-    md.push(...table(header, rows), '');
+    md.push(...table(header, rows), '<!-- headline:end -->', '');
     con.push('Headline (medians; multiples of raw node:http):', ...plain(header, rows), '');
-    headlineMd = [`From the run of ${new Date().toISOString().slice(0, 10)} (${options.reps} repetitions, Node ${process.version}):`, '', ...table(header, rows)].join('\n');
+    headlineMd = [`From the run of ${new Date().toISOString().slice(0, 10)} (${options.reps} repetitions, Node ${options.serverNodeVersion}):`, '', ...table(header, rows)].join('\n');
   }
 
   for (const scenario of scenarios) {
@@ -949,12 +976,14 @@ function render(results: Results, scenarios: Scenario[], options: Options, scale
 
   const targets = evaluateTargets(results, options);
   if (targets.length) {
-    md.push('## Targets', '', 'Medians, as the issue states each target.', '');
+    md.push('<!-- targets:start -->', '## Targets', '', 'Medians, as the issue states each target.', '');
     const rows = targets.map((target) => [target.what, target.measured, target.met === undefined ? 'not measured' : target.met ? 'met' : 'MISSED']);
-    md.push(...table(['target', 'measured', ''], rows), '');
+    md.push(...table(['target', 'measured', ''], rows), '<!-- targets:end -->', '');
     con.push('Targets:', ...plain(['target', 'measured', ''], rows), '');
   }
 
+  // RESULTS.md keeps a place for the runs on other Node releases: see refreshOtherNodes.
+  if (options.serverNodeVersion === process.version) md.push(OTHER_NODES_START, OTHER_NODES_END, '');
   md.push('## Correctness', '');
   const rows = options.impls.map((impl) => {
     const t = tally(impl);
@@ -968,6 +997,43 @@ function render(results: Results, scenarios: Scenario[], options: Options, scale
   };
   if (failures.length) md.push('Failed runs:', '', ...failures.map((failure) => `- ${brief(failure)}`), '');
   return { markdown: md.join('\n'), console: con.join('\n'), headline: headlineMd };
+}
+
+const OTHER_NODES_START = '<!-- other-nodes:start -->';
+const OTHER_NODES_END = '<!-- other-nodes:end -->';
+
+/**
+ * Rewrites the section of RESULTS.md that shows, beside its own run, the headline and targets of
+ * each run on another Node release (`--node`, written to RESULTS-node<major>.md).
+ */
+function refreshOtherNodes(): void {
+  const main = path.join(BENCH_DIR, 'RESULTS.md');
+  let text: string;
+  try {
+    text = readFileSync(main, 'utf8');
+  } catch {
+    return;
+  }
+  const section = (markdown: string, name: string) => new RegExp(`<!-- ${name}:start -->\\n([\\s\\S]*?)<!-- ${name}:end -->`).exec(markdown)?.[1]?.trim();
+  const others = readdirSync(BENCH_DIR)
+    .filter((file) => /^RESULTS-node\d+\.md$/.test(file))
+    .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]));
+  const parts: string[] = [];
+  for (const file of others) {
+    const other = readFileSync(path.join(BENCH_DIR, file), 'utf8');
+    const generated = /^Generated by .*$/m.exec(other)?.[0] ?? '';
+    const machine = /^- Servers on Node .*$/m.exec(other)?.[0]?.slice(2) ?? file;
+    const demote = (markdown: string | undefined) => markdown?.replace(/^## /gm, '#### ') ?? '';
+    parts.push(`### ${machine}`, '', `From [${file}](${file}). ${generated}`, '', demote(section(other, 'headline')), '', demote(section(other, 'targets')), '');
+  }
+  const body = parts.length
+    ? ['## On other Node releases', '', 'The same scenarios with the servers on another Node release (`pnpm bench --node <major>`), each from a run of its own; every ratio is to raw node:http on that release, in that run.', '', ...parts]
+    : [];
+  const block = [OTHER_NODES_START, ...body, OTHER_NODES_END].join('\n');
+  const updated = text.includes(OTHER_NODES_START)
+    ? text.replace(new RegExp(`${OTHER_NODES_START}[\\s\\S]*?${OTHER_NODES_END}`), block)
+    : `${text.trimEnd()}\n\n${block}\n`;
+  if (updated !== text) writeFileSync(main, updated);
 }
 
 interface Target {
