@@ -60,6 +60,8 @@ console.log(JSON.stringify({
   ssePlugin: typeof m.ssePlugin,
   defaultIsSsePlugin: m.default === m.ssePlugin,
   name: ${JSON.stringify(name)},
+  exported: Object.keys(m).sort(),
+  coreExported: Object.keys(core).sort(),
 }));
 `;
 
@@ -96,6 +98,23 @@ const extras: Record<PackageName, Record<string, unknown>> = {
   fastify: { sse: 'undefined', default: 'function', ssePlugin: 'function', defaultIsSsePlugin: true },
 };
 
+/** What an application gets from @ssekit/core at run time: deliberate, so pinned here. */
+const CORE_VALUES = [
+  'MAX_EVENT_ID_LENGTH',
+  'SseError',
+  'createChannel',
+  'createMemoryBackplane',
+  'createMemoryHistory',
+  'createSseStream',
+  'createStreamGroup',
+  'formatComment',
+  'formatEvent',
+  'formatRetry',
+  'isValidEventId',
+];
+/** What each adapter adds to core's values, which it re-exports by name. */
+const OWN_VALUES: Record<PackageName, string[]> = { core: [], express: ['sse'], koa: ['sse'], fastify: ['default', 'ssePlugin'] };
+
 describe.each(PACKAGES)('@ssekit/%s', (name) => {
   test('dist has ESM, CJS and a declaration file for each', () => {
     requireBuilt(name);
@@ -112,6 +131,55 @@ describe.each(PACKAGES)('@ssekit/%s', (name) => {
     requireBuilt(name);
     const result = await runNode('esm', esmScript(name));
     expect(result).toMatchObject({ ...common, ...extras[name], resolved: path.join(distOf(name), 'index.js') });
+  });
+
+  test("exports core's application values and its own, and no adapter plumbing", async () => {
+    requireBuilt(name);
+    const result = await runNode('esm', esmScript(name));
+    expect(result.coreExported).toEqual(CORE_VALUES);
+    expect(result.exported).toEqual([...CORE_VALUES, ...OWN_VALUES[name]].sort());
+  });
+});
+
+describe.each(['cjs', 'esm'] as const)('@ssekit/core/adapter (%s)', (format) => {
+  // Both entry points must share one copy of core's modules: a stream that the adapter entry
+  // makes is one that the main entry's channel accepts, and its errors are core's SseError.
+  const script = (load: (id: string) => string) => `
+const core = ${load('@ssekit/core')};
+const adapter = ${load('@ssekit/core/adapter')};
+const chunks = [];
+const sink = {
+  lastEventIdHeader: undefined, closedBy: undefined, headersSent: false, bufferedBytes: 0,
+  open(headers, first) { this.headersSent = true; if (first) chunks.push(first); return true; },
+  reject() {}, write(chunk) { chunks.push(chunk); return true; }, onceDrain() {}, offDrain() {},
+  onClose() {}, end() {}, destroy() {},
+};
+const stream = adapter.createSseStreamFromSink(sink, { keepAliveMs: 0 });
+const channel = core.createChannel();
+let subscribed;
+try { channel.subscribe(stream); subscribed = true; } catch (error) { subscribed = String(error); }
+let thrown;
+try { stream.send({ id: 'a\\nb' }); } catch (error) { thrown = error; }
+console.log(JSON.stringify({
+  exported: Object.keys(adapter).sort(),
+  subscribed,
+  sameSseError: thrown instanceof core.SseError,
+  written: chunks.join(''),
+}));
+channel.close();
+`;
+  test('loads, and shares one copy of core with the main entry', async () => {
+    requireBuilt('core');
+    const result =
+      format === 'esm'
+        ? await runNode('esm', script((id) => `await import('${id}')`))
+        : await runNode('cjs', `(async () => {${script((id) => `require('${id}')`)}})().catch((error) => { console.error(error); process.exit(1); });`);
+    expect(result).toEqual({
+      exported: ['SSE_HEADERS', 'createNodeSink', 'createSseStreamFromSink', 'defineLazyStream', 'kLazyStream', 'lazyStream', 'readLastEventId', 'resolveAdapterOptions', 'resolveStreamOptions'],
+      subscribed: true,
+      sameSseError: true,
+      written: 'id: 0\n\n',
+    });
   });
 });
 

@@ -9,7 +9,8 @@ import net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import vm from 'node:vm';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { createChannel, createMemoryBackplane, isValidEventId, readLastEventId, type Channel } from '@ssekit/core';
+import { createChannel, createMemoryBackplane, isValidEventId, type Channel } from '@ssekit/core';
+import { readLastEventId } from '@ssekit/core/adapter';
 import { FRAMEWORKS, eventually, readSse, startApp, type TestApp } from '@ssekit/test-kit';
 
 /** How many events the channel holds before each hostile client connects: ids 1 to 20. */

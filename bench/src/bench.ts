@@ -682,7 +682,7 @@ const SCENARIOS: Scenario[] = [
   {
     id: 'G',
     title: 'Shutdown',
-    describe: (s) => `${s.shutdownStreams} open streams; the shutdown call (node:http: the stream group's \`shutdown()\`; Express and Koa: the middleware's \`.streams.shutdown()\`; Fastify: \`app.close()\` with the plugin's \`shutdown\` option), with a final \`bye\` event, retryMs 1000 and jitterMs 1000, then the HTTP server's \`close()\`. Time from the call until \`close()\` completed; every client must see its stream end cleanly with the final event and a retry from 1000 to 2000 ms. Peers have no such call: not run.`,
+    describe: (s) => `${s.shutdownStreams} open streams; the shutdown call (node:http: the stream group's \`shutdown()\`; Express and Koa: the middleware's \`.sseStreams.shutdown()\`; Fastify: \`app.close()\` with the plugin's \`shutdown\` option), with a final \`bye\` event, retryMs 1000 and jitterMs 1000, then the HTTP server's \`close()\`. Time from the call until \`close()\` completed; every client must see its stream end cleanly with the final event and a retry from 1000 to 2000 ms. Peers have no such call: not run.`,
     metrics: [{ key: 'shutdownMs', label: 'shutdown until server closed', unit: 'ms', digits: 1 }],
     applies: (impl) => SHUTDOWN_CAPABLE.includes(impl),
     run: (impl, scale) =>

@@ -2,7 +2,8 @@
  * Typed event maps: `send` checks each event name against its payload, and the string
  * shorthand exists only when the `message` event carries a string.
  */
-import type { SseDefaultData, SseMessage, SseShorthand, SseStream } from '@ssekit/core';
+import type { SseDefaultData, SseMessage, SseStream } from '@ssekit/core';
+import type { SseShorthand } from '@ssekit/core/adapter';
 import type { Equal, Expect } from './assert.js';
 
 type Events = { tick: { n: number }; message: string };

@@ -18,7 +18,7 @@ export async function start(): Promise<BenchServer> {
   });
   const server = http.createServer(app);
   const shutdown = async () => {
-    await events.streams.shutdown(SHUTDOWN_OPTIONS);
+    await events.sseStreams.shutdown(SHUTDOWN_OPTIONS);
     await closeServer(server);
   };
   return channelServer(await listen(server), channel, () => single, shutdown);

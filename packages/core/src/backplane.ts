@@ -1,6 +1,3 @@
-import { SseError } from './errors.js';
-import { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
-
 /**
  * One event in a channel's log, as a backplane stores and delivers it. Data travels already
  * serialized, so that a publish is serialized once and no instance serializes it again.
@@ -12,11 +9,11 @@ export interface BackplaneEntry {
   readonly position: number | bigint;
   /** The event name; `undefined` for the default `message`. */
   readonly event: string | undefined;
-  /** The data as it goes on the wire; `undefined` for an event without data. */
-  readonly text: string | undefined;
-  /** True when `text` is a string as it was published, false when it is a serialized value. */
+  /** The data, serialized, as it goes on the wire; `undefined` for an event without data. */
+  readonly data: string | undefined;
+  /** True when `data` is a string as it was published, false when it is a serialized value. */
   readonly raw: boolean;
-  /** The value as published, on the instance that published it; others decode `text`. */
+  /** The value as published, on the instance that published it; others decode `data`. */
   readonly value?: unknown;
 }
 
@@ -24,7 +21,7 @@ export interface BackplaneEntry {
 export interface BackplanePublish {
   readonly id: string | undefined;
   readonly event: string | undefined;
-  readonly text: string | undefined;
+  readonly data: string | undefined;
   readonly raw: boolean;
   readonly value: unknown;
 }
@@ -62,71 +59,4 @@ export interface Backplane {
   replay(channel: string, afterId: string, limit: number): BackplaneReplay | Promise<BackplaneReplay>;
   /** Releases what the backplane holds. */
   close(): void | Promise<void>;
-}
-
-const ORIGIN_ID = '0';
-
-/** Options of {@link createMemoryBackplane}. */
-export interface MemoryBackplaneOptions {
-  /** Where each channel keeps its history: options for the in-memory store, or a factory. */
-  history?: MemoryHistoryOptions | ((channel: string) => HistoryStore);
-}
-
-/**
- * The default backplane: fan-out within this process, with a bounded in-memory history per
- * channel. Delivery is synchronous, in publish order.
- */
-export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Backplane {
-  const makeHistory =
-    typeof options.history === 'function'
-      ? options.history
-      : ((historyOptions: MemoryHistoryOptions | undefined) => () => createMemoryHistory(historyOptions))(options.history);
-  const logs = new Map<string, { history: HistoryStore; listeners: Set<(entry: BackplaneEntry) => void>; position: number }>();
-  const logOf = (channel: string) => {
-    let log = logs.get(channel);
-    if (!log) logs.set(channel, (log = { history: makeHistory(channel), listeners: new Set(), position: 0 }));
-    return log;
-  };
-
-  return {
-    originId: ORIGIN_ID,
-    publish(channel, { id, event, text, raw, value }) {
-      const log = logOf(channel);
-      const position = log.position + 1;
-      const entryId = id ?? String(position);
-      if (log.history.has(entryId)) {
-        return Promise.reject(new SseError('ERR_SSE_INVALID_FIELD', `The id ${JSON.stringify(entryId)} is already in this channel's history.`));
-      }
-      log.position = position;
-      const entry: BackplaneEntry = { id: entryId, position, event, text, raw, value };
-      log.history.append(entry);
-      for (const listener of log.listeners) listener(entry);
-      return Promise.resolve(entryId);
-    },
-    subscribe(channel, listener) {
-      const { listeners } = logOf(channel);
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
-    replay(channel, afterId, limit) {
-      const log = logOf(channel);
-      const { history } = log;
-      if (afterId === ORIGIN_ID && !history.has(ORIGIN_ID)) {
-        // From the origin, replay is the whole log: possible only while nothing has fallen out.
-        const oldest = history.oldest();
-        if (log.position === 0) return { found: true, position: 0, entries: [] };
-        if (oldest?.position === 1) {
-          const entries = [oldest, ...history.after(oldest.id, limit)!.entries];
-          if (entries.length <= limit) return { found: true, position: 0, entries };
-        }
-      }
-      const tail = history.after(afterId, limit + 1);
-      if (tail && tail.entries.length <= limit) return { found: true, position: tail.position, entries: tail.entries };
-      const latest = history.latest();
-      return { found: false, latest: latest && { id: latest.id, position: latest.position } };
-    },
-    close() {
-      logs.clear();
-    },
-  };
 }

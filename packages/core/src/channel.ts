@@ -1,8 +1,10 @@
-import { createMemoryBackplane, type Backplane, type BackplaneEntry } from './backplane.js';
+import type { Backplane, BackplaneEntry } from './backplane.js';
 import { SseError } from './errors.js';
 import { formatEvent, type SseEventMap } from './format.js';
 import type { MemoryHistoryOptions, HistoryStore } from './history.js';
-import { SENT, WRITE_TEXT, type SseStream } from './stream.js';
+import { createMemoryBackplane } from './memory-backplane.js';
+import { SENT, type SseStream } from './stream.js';
+import { kWriteFormatted } from './symbols.js';
 
 /** What a channel publishes: an event name and its data, and optionally an id of your own. */
 export type ChannelMessage<TEvents extends SseEventMap = SseEventMap> =
@@ -92,11 +94,11 @@ export interface Channel<TEvents extends SseEventMap = SseEventMap> {
   close(): Promise<void>;
 }
 
-/** How a channel reaches core's streams: with text that is already a formatted event. */
-type TextTarget = SseStream<any> & { [WRITE_TEXT](text: string): Promise<boolean> };
+/** How a channel reaches core's streams: with an event it already formatted. */
+type FormattedTarget = SseStream<any> & { [kWriteFormatted](formatted: string): Promise<boolean> };
 
 interface Subscriber {
-  readonly stream: TextTarget;
+  readonly stream: FormattedTarget;
   readonly filter: ((event: ChannelEvent<any>) => boolean) | undefined;
   /** Live entries held back while the subscriber catches up. */
   pending: BackplaneEntry[] | undefined;
@@ -138,7 +140,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   /** The newest entry this process delivered: where a new subscriber stands. */
   private newest: BackplaneEntry | undefined;
   /** Each entry is formatted once, and decoded for filters once, however many read it. */
-  private readonly texts = new WeakMap<BackplaneEntry, string>();
+  private readonly formatted = new WeakMap<BackplaneEntry, string>();
   private readonly decoded = new WeakMap<BackplaneEntry, ChannelEvent<TEvents>>();
 
   constructor(options: ChannelOptions) {
@@ -177,7 +179,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
 
   subscribe(stream: SseStream<any>, options: SubscribeOptions<TEvents> = {}): () => void {
     if (this.closed) throw new SseError('ERR_SSE_CLOSED', 'This channel is closed.');
-    if (!(WRITE_TEXT in stream)) {
+    if (!(kWriteFormatted in stream)) {
       throw new SseError('ERR_SSE_INVALID_OPTION', 'subscribe takes a stream made by ssekit.');
     }
     if (stream.closed) return noop;
@@ -188,7 +190,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     }
     const lastEventId = options.lastEventId ?? stream.lastEventId;
     const subscriber: Subscriber = {
-      stream: stream as TextTarget,
+      stream: stream as FormattedTarget,
       filter: options.filter as Subscriber['filter'],
       // Subscribe first and hold live events, so that none slips between replay and live.
       pending: lastEventId !== undefined || this.ready ? [] : undefined,
@@ -200,7 +202,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     // nothing), so that a drop before its first event still resumes from here.
     const mark = lastEventId === undefined ? (this.newest?.id ?? this.backplane.originId) : undefined;
     if (subscriber.pending) void this.catchUp(subscriber, lastEventId, mark);
-    else if (mark !== undefined) void subscriber.stream[WRITE_TEXT](formatEvent({ id: mark }));
+    else if (mark !== undefined) void subscriber.stream[kWriteFormatted](formatEvent({ id: mark }));
     return () => {
       if (this.subscribers.get(stream) === subscriber) this.subscribers.delete(stream);
       removeCloseListener();
@@ -211,21 +213,21 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     if (this.closed) throw new SseError('ERR_SSE_CLOSED', 'This channel is closed.');
     const { event, data, id } = message as { event?: string; data?: unknown; id?: string | number };
     const raw = typeof data === 'string';
-    let text: string | undefined;
+    let serialized: string | undefined;
     if (data !== undefined) {
       try {
-        text = raw ? data : this.serialize(data);
+        serialized = raw ? data : this.serialize(data);
       } catch (cause) {
         throw new SseError('ERR_SSE_INVALID_DATA', 'The serializer threw on this data.', { cause });
       }
-      if (typeof text !== 'string') throw new SseError('ERR_SSE_INVALID_DATA', `The serializer returned ${typeof text}, not a string.`);
+      if (typeof serialized !== 'string') throw new SseError('ERR_SSE_INVALID_DATA', `The serializer returned ${typeof serialized}, not a string.`);
     }
     // Validates event and id exactly as they will be written, before the backplane sees them.
-    formatEvent({ event, id, data: text });
+    formatEvent({ event, id, data: serialized });
     return this.backplane.publish(this.name, {
       id: id === undefined ? undefined : String(id),
       event: event === 'message' ? undefined : event,
-      text,
+      data: serialized,
       raw,
       value: data,
     });
@@ -245,20 +247,20 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   private readonly deliver = (entry: BackplaneEntry): void => {
     this.newest = entry;
     if (this.subscribers.size === 0) return;
-    const text = this.textOf(entry);
+    const formatted = this.formattedOf(entry);
     for (const subscriber of this.subscribers.values()) {
       if (subscriber.pending) subscriber.pending.push(entry);
-      else if (this.allows(subscriber, entry)) void subscriber.stream[WRITE_TEXT](text);
+      else if (this.allows(subscriber, entry)) void subscriber.stream[kWriteFormatted](formatted);
     }
   };
 
-  private textOf(entry: BackplaneEntry): string {
-    let text = this.texts.get(entry);
-    if (text === undefined) {
-      text = formatEvent({ event: entry.event, id: entry.id, data: entry.text });
-      this.texts.set(entry, text);
+  private formattedOf(entry: BackplaneEntry): string {
+    let formatted = this.formatted.get(entry);
+    if (formatted === undefined) {
+      formatted = formatEvent({ event: entry.event, id: entry.id, data: entry.data });
+      this.formatted.set(entry, formatted);
     }
-    return text;
+    return formatted;
   }
 
   private allows(subscriber: Subscriber, entry: BackplaneEntry): boolean {
@@ -279,7 +281,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   private eventOf(entry: BackplaneEntry): ChannelEvent<TEvents> {
     let event = this.decoded.get(entry);
     if (!event) {
-      const data = 'value' in entry ? entry.value : entry.text === undefined || entry.raw ? entry.text : this.deserialize(entry.text);
+      const data = 'value' in entry ? entry.value : entry.data === undefined || entry.raw ? entry.data : this.deserialize(entry.data);
       event = { id: entry.id, event: entry.event ?? 'message', data } as ChannelEvent<TEvents>;
       this.decoded.set(entry, event);
     }
@@ -291,7 +293,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     const { stream } = subscriber;
     try {
       await this.ready;
-      if (mark !== undefined && !(await stream[WRITE_TEXT](formatEvent({ id: mark })))) return;
+      if (mark !== undefined && !(await stream[kWriteFormatted](formatEvent({ id: mark })))) return;
       if (lastEventId !== undefined) {
         const replay = await this.backplane.replay(this.name, lastEventId, this.maxReplayEvents);
         if (replay.found) {
@@ -304,7 +306,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
           const { latest } = replay;
           subscriber.coveredThrough = latest?.position;
           const reset = formatEvent({ event: this.resetEvent, id: latest?.id ?? '', data: JSON.stringify({ lastEventId }) });
-          if (!(await stream[WRITE_TEXT](reset))) return;
+          if (!(await stream[kWriteFormatted](reset))) return;
         }
       }
       // Live events arrived meanwhile; any the replay already covered are skipped by position.
@@ -323,7 +325,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   private write(subscriber: Subscriber, entry: BackplaneEntry): boolean | Promise<boolean> {
     if (subscriber.stream.closed) return false;
     if (!this.allows(subscriber, entry)) return true;
-    const sent = subscriber.stream[WRITE_TEXT](this.textOf(entry));
+    const sent = subscriber.stream[kWriteFormatted](this.formattedOf(entry));
     return sent === SENT || sent;
   }
 }

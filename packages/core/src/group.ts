@@ -1,12 +1,6 @@
 import { SseError } from './errors.js';
 import { formatEvent, formatRetry, type SseMessage } from './format.js';
-import {
-  CLOSE_FOR,
-  resolveStreamOptions,
-  type ResolvedStreamOptions,
-  type SseStream,
-  type SseStreamOptions,
-} from './stream.js';
+import { kCloseFor } from './symbols.js';
 
 /** How a group ends its streams, so that clients come back spread out rather than all at once. */
 export interface SseShutdownOptions {
@@ -61,9 +55,18 @@ export interface SseStreamGroup {
 /** What a stream learns when it asks to open. */
 export type Admission = { readonly admitted: true; readonly farewell: string | undefined } | { readonly admitted: false; readonly body: string };
 
+/**
+ * What a group needs of a stream: to hear it close, and to close it. Core's streams are this;
+ * the group knows nothing else of them.
+ */
+export interface GroupMember {
+  onClose(listener: (reason: any, member: any) => void): () => void;
+  [kCloseFor](reason: 'evicted' | 'shutdown', farewell?: string): void;
+}
+
 /** The side of a group that streams talk to; internal to core. */
 export interface GroupMembership {
-  admit(stream: SseStream<any>, request: unknown): Admission;
+  admit(member: GroupMember, request: unknown): Admission;
 }
 
 /**
@@ -88,16 +91,14 @@ export function createStreamGroup<TRequest = any>(options: SseGroupOptions<TRequ
 const ONE_KEY = '';
 const ADMITTED: Admission = { admitted: true, farewell: undefined };
 
-type Closable = SseStream<any> & { [CLOSE_FOR](reason: 'evicted' | 'shutdown', lastText?: string): void };
-
 class StreamGroup implements SseStreamGroup, GroupMembership {
-  private readonly streams = new Set<SseStream<any>>();
-  /** Streams by key, oldest first; kept only when there is a limit. */
-  private readonly byKey = new Map<string, Set<SseStream<any>>>();
+  private readonly members = new Set<GroupMember>();
+  /** Members by key, oldest first; kept only when there is a limit. */
+  private readonly byKey = new Map<string, Set<GroupMember>>();
   private readonly limit: Required<SseLimit> | undefined;
-  private farewell: ((stream: SseStream<any>) => string) | undefined;
+  private farewell: (() => string) | undefined;
   /** One close listener for every member, rather than a closure each: memory per connection. */
-  private readonly forget = (_reason: unknown, stream: SseStream<any>) => void this.streams.delete(stream);
+  private readonly forget = (_reason: unknown, member: GroupMember) => void this.members.delete(member);
 
   constructor({ limit }: SseGroupOptions) {
     if (limit) {
@@ -113,35 +114,35 @@ class StreamGroup implements SseStreamGroup, GroupMembership {
   }
 
   get size(): number {
-    return this.streams.size;
+    return this.members.size;
   }
 
   count(key: string): number {
     return this.byKey.get(key)?.size ?? 0;
   }
 
-  admit(stream: SseStream<any>, request: unknown): Admission {
-    if (this.farewell) return { admitted: true, farewell: this.farewell(stream) };
+  admit(member: GroupMember, request: unknown): Admission {
+    if (this.farewell) return { admitted: true, farewell: this.farewell() };
     const limit = this.limit;
     if (limit) {
       const key = String(limit.key(request));
-      let members = this.byKey.get(key);
-      if (members && members.size >= limit.max) {
+      let keyed = this.byKey.get(key);
+      if (keyed && keyed.size >= limit.max) {
         if (limit.onExceed === 'reject') {
           return { admitted: false, body: JSON.stringify({ error: 'too_many_streams', limit: limit.max }) };
         }
         // Sets iterate in insertion order: the first member is the oldest.
-        (members.values().next().value as Closable)[CLOSE_FOR]('evicted');
+        keyed.values().next().value![kCloseFor]('evicted');
       }
-      if (!members) this.byKey.set(key, (members = new Set()));
-      members.add(stream);
-      stream.onClose(() => {
-        members!.delete(stream);
-        if (members!.size === 0 && this.byKey.get(key) === members) this.byKey.delete(key);
+      if (!keyed) this.byKey.set(key, (keyed = new Set()));
+      keyed.add(member);
+      member.onClose(() => {
+        keyed!.delete(member);
+        if (keyed!.size === 0 && this.byKey.get(key) === keyed) this.byKey.delete(key);
       });
     }
-    this.streams.add(stream);
-    stream.onClose(this.forget);
+    this.members.add(member);
+    member.onClose(this.forget);
     return ADMITTED;
   }
 
@@ -152,66 +153,15 @@ class StreamGroup implements SseStreamGroup, GroupMembership {
     if (!Number.isSafeInteger(jitterMs) || jitterMs < 0) {
       throw new SseError('ERR_SSE_INVALID_OPTION', `jitterMs must be a non-negative integer, not ${String(jitterMs)}.`);
     }
-    this.farewell = () =>
-      (retryMs === undefined ? '' : formatRetry(retryMs + Math.floor(Math.random() * (jitterMs + 1)))) + last;
-    const closing = [...this.streams].map(
-      (stream) =>
+    const farewell = (this.farewell = () =>
+      (retryMs === undefined ? '' : formatRetry(retryMs + Math.floor(Math.random() * (jitterMs + 1)))) + last);
+    const closing = [...this.members].map(
+      (member) =>
         new Promise<void>((resolve) => {
-          stream.onClose(() => resolve());
-          (stream as Closable)[CLOSE_FOR]('shutdown', this.farewell!(stream));
+          member.onClose(() => resolve());
+          member[kCloseFor]('shutdown', farewell());
         }),
     );
     await Promise.all(closing);
   }
-}
-
-/** Options every adapter takes: those of its streams, and a limit over them. */
-export interface SseAdapterOptions<TRequest = any> extends SseStreamOptions {
-  /** Caps the open streams per key; the key function gets the framework's own request. */
-  limit?: SseLimit<TRequest>;
-}
-
-/**
- * Resolves an adapter's options once, at mount time: stream options with their defaults, and
- * the group its streams join (the one given, or a new one with the limit).
- * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an invalid option, or on both `group` and
- * `limit` (a group you make carries its own limit).
- */
-export function resolveAdapterOptions<TRequest>({ limit, ...options }: SseAdapterOptions<TRequest>): {
-  streams: SseStreamGroup;
-  options: ResolvedStreamOptions;
-} {
-  if (limit && options.group) {
-    throw new SseError('ERR_SSE_INVALID_OPTION', 'Give limit to createStreamGroup() when you pass your own group.');
-  }
-  const streams = options.group ?? createStreamGroup({ limit });
-  return { streams, options: resolveStreamOptions({ ...options, group: streams }) };
-}
-
-const kCreateStream = Symbol('ssekit.createStream');
-const kStream = Symbol('ssekit.stream');
-
-interface LazyStreamHolder {
-  [kCreateStream]?: (holder: object) => SseStream;
-  [kStream]?: SseStream;
-}
-
-/**
- * Gives `holder` (Express's `res`, Koa's `ctx`) an `sse` property whose stream `create` makes on
- * first read. For adapters.
- *
- * The getter is defined once, on the holder's prototype (the app's `response` or `context`),
- * and each holder only gets two data properties: no accessor and closure made per request,
- * which every idle connection would keep for its lifetime.
- */
-export function defineLazyStream<THolder extends object>(holder: THolder, create: (holder: THolder) => SseStream): void {
-  (holder as LazyStreamHolder)[kCreateStream] = create as (holder: object) => SseStream;
-  const prototype: object | null = Object.getPrototypeOf(holder);
-  const target = prototype && prototype !== Object.prototype ? prototype : holder;
-  if (!Object.hasOwn(target, 'sse')) Object.defineProperty(target, 'sse', { configurable: true, get: lazyStream });
-}
-
-function lazyStream(this: LazyStreamHolder): SseStream | undefined {
-  const create = this[kCreateStream];
-  return create && (this[kStream] ??= create(this));
 }

@@ -1,3 +1,7 @@
+/**
+ * `@ssekit/core` for applications: streams, channels, backplanes, groups, errors and the
+ * serializer. What adapter and sink authors need besides lives in `@ssekit/core/adapter`.
+ */
 export { SseError, type SseErrorCode } from './errors.js';
 export {
   formatEvent,
@@ -9,20 +13,12 @@ export {
   type SseFields,
   type SseMessage,
 } from './format.js';
-export { isValidEventId, readLastEventId, MAX_EVENT_ID_LENGTH } from './id.js';
-export type { SseSink } from './sink.js';
-export { createNodeSink, type NodeRequest, type NodeResponse, type NodeSinkHooks } from './node-sink.js';
+export { isValidEventId, MAX_EVENT_ID_LENGTH } from './id.js';
 export {
   createSseStream,
-  createSseStreamFromSink,
-  resolveStreamOptions,
-  SSE_HEADERS,
-  type ResolvedStreamOptions,
-  type EventEmitterLike,
   type SseCloseReason,
-  type SseSource,
   type SsePipeOptions,
-  type SseShorthand,
+  type SseSource,
   type SseStream,
   type SseStreamOptions,
 } from './stream.js';
@@ -34,20 +30,11 @@ export {
   type ChannelOptions,
   type SubscribeOptions,
 } from './channel.js';
-export {
-  createMemoryBackplane,
-  type Backplane,
-  type BackplaneEntry,
-  type BackplanePublish,
-  type BackplaneReplay,
-  type MemoryBackplaneOptions,
-} from './backplane.js';
+export type { Backplane, BackplaneEntry, BackplanePublish, BackplaneReplay } from './backplane.js';
+export { createMemoryBackplane, type MemoryBackplaneOptions } from './memory-backplane.js';
 export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
 export {
   createStreamGroup,
-  resolveAdapterOptions,
-  defineLazyStream,
-  type SseAdapterOptions,
   type SseGroupOptions,
   type SseLimit,
   type SseShutdownOptions,

@@ -10,6 +10,7 @@ import {
   type SseMessage,
 } from './format.js';
 import type { GroupMembership, SseStreamGroup } from './group.js';
+import { kCloseFor, kWriteFormatted } from './symbols.js';
 import { readLastEventId } from './id.js';
 import { createNodeSink, type NodeRequest, type NodeResponse } from './node-sink.js';
 import type { SseSink } from './sink.js';
@@ -61,9 +62,12 @@ export interface SseStreamOptions extends FormatOptions {
   headers?: Readonly<Record<string, string>>;
   /**
    * Called when a piped source throws, before the stream closes with reason `error`. It may
-   * still send a final event. By default the error is logged and the client sees nothing.
+   * still send a final event. `request` is what the stream was made for: the framework's own
+   * request object under an adapter (Express's `req`, Fastify's request, Koa's `ctx`), the
+   * `IncomingMessage` under `createSseStream`. By default the error is logged (through the
+   * framework's logger where it has one) and the client sees nothing.
    */
-  onError?: (error: unknown, stream: SseStream<any>) => void;
+  onError?: (error: unknown, stream: SseStream<any>, request: any) => void;
 }
 
 /** Options of {@link SseStream.pipe}. */
@@ -157,15 +161,6 @@ const HEARTBEAT = ': ping\n';
 export const SENT = Promise.resolve(true);
 const NOT_SENT = Promise.resolve(false);
 
-/**
- * Internal to core: writes text that is already a formatted event, so that a channel formats an
- * event once and hands the same string to every subscriber.
- */
-export const WRITE_TEXT = Symbol('ssekit.writeText');
-
-/** Internal to core: closes a stream for a given reason, after writing `lastText` if any. */
-export const CLOSE_FOR = Symbol('ssekit.closeFor');
-
 /** The headers that make a response an event stream for every client and proxy. */
 export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   // Lowercase and utf-8 exactly: Chromium fails on any other charset, and `eventsource`
@@ -216,7 +211,7 @@ export interface ResolvedStreamOptions {
   readonly headers: Readonly<Record<string, string>>;
   readonly openPrefix: string;
   readonly format: FormatOptions | undefined;
-  readonly onError: (error: unknown, stream: SseStream<any>) => void;
+  readonly onError: (error: unknown, stream: SseStream<any>, request: any) => void;
   /** Marks options that were already resolved, so adapters resolve them once. */
   readonly resolved: true;
 }
@@ -344,19 +339,19 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   close(): void {
-    this[CLOSE_FOR]('server');
+    this[kCloseFor]('server');
   }
 
-  [CLOSE_FOR](reason: SseCloseReason, lastText?: string): void {
+  [kCloseFor](reason: SseCloseReason, farewell?: string): void {
     if (this.closed) return;
     if (this.opened) {
-      if (lastText) this.sink.write(lastText);
+      if (farewell) this.sink.write(farewell);
     } else if (this.sink.headersSent) {
       // The handler answered some other way: the response is not ours to open or end.
       this.finish(reason, false);
       return;
     } else {
-      this.commit(lastText);
+      this.commit(farewell);
     }
     this.finish(reason);
   }
@@ -436,12 +431,12 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   /** A piped source failed: report it, then close the stream. */
   private fail(error: unknown): void {
     if (this.closed) return;
-    this.options.onError(error, this);
+    this.options.onError(error, this, this.request);
     this.finish('error');
   }
 
-  [WRITE_TEXT](text: string): Promise<boolean> {
-    return this.write(text);
+  [kWriteFormatted](formatted: string): Promise<boolean> {
+    return this.write(formatted);
   }
 
   private write(chunk: string): Promise<boolean> {

@@ -5,12 +5,12 @@
 import {
   createChannel,
   createMemoryBackplane,
-  createSseStreamFromSink,
   SseError,
   type Backplane,
   type BackplaneEntry,
   type SseStream,
 } from '@ssekit/core';
+import { createSseStreamFromSink } from '@ssekit/core/adapter';
 import { createMemorySink, eventually, type MemorySink } from '@ssekit/test-kit';
 
 function connect(options: { lastEventId?: string; maxBufferedBytes?: number } = {}): { sink: MemorySink; stream: SseStream } {

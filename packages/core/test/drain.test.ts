@@ -2,7 +2,7 @@
  * Waiting for a drain: a send that met a full sink resolves once the sink takes writes again,
  * and never waits for a drain that cannot come.
  */
-import { createSseStreamFromSink, type SseSink } from '@ssekit/core';
+import { createSseStreamFromSink, type SseSink } from '@ssekit/core/adapter';
 import { createMemorySink } from '@ssekit/test-kit';
 
 const big = 'x'.repeat(32 * 1024);

@@ -4,16 +4,8 @@
  * could forge others. Pure functions: no I/O, no timers.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import {
-  createSseStreamFromSink,
-  formatComment,
-  formatEvent,
-  formatRetry,
-  SseError,
-  type SseErrorCode,
-  type SseMessage,
-  type SseSink,
-} from '@ssekit/core';
+import { formatComment, formatEvent, formatRetry, SseError, type SseErrorCode, type SseMessage } from '@ssekit/core';
+import { createSseStreamFromSink, type SseSink } from '@ssekit/core/adapter';
 
 /** What a spec-following client makes of `text`: its events, comments, retries and errors. */
 function decode(text: string) {

@@ -28,17 +28,16 @@ import assert from 'node:assert/strict';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import {
-  createSseStreamFromSink,
   formatComment,
   formatEvent,
   formatRetry,
   isValidEventId,
-  readLastEventId,
   SseError,
   type SseErrorCode,
   type SseMessage,
   type SseStream,
 } from '@ssekit/core';
+import { createSseStreamFromSink, readLastEventId } from '@ssekit/core/adapter';
 import { createMemorySink } from '@ssekit/test-kit';
 
 // ---------------------------------------------------------------------------------------------

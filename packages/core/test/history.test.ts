@@ -1,6 +1,6 @@
 import { createMemoryBackplane, createMemoryHistory, SseError, type BackplaneEntry } from '@ssekit/core';
 
-const entry = (n: number, id = String(n)): BackplaneEntry => ({ id, position: n, event: undefined, text: `d${n}`, raw: true });
+const entry = (n: number, id = String(n)): BackplaneEntry => ({ id, position: n, event: undefined, data: `d${n}`, raw: true });
 
 describe('createMemoryHistory', () => {
   test('keeps at most maxEvents, oldest out first, across many wraps of its ring', () => {
@@ -53,7 +53,7 @@ describe('createMemoryHistory', () => {
 });
 
 describe('createMemoryBackplane', () => {
-  const publishInput = (n: number, id?: string) => ({ id, event: 'e', text: String(n), raw: true, value: String(n) });
+  const publishInput = (n: number, id?: string) => ({ id, event: 'e', data: String(n), raw: true, value: String(n) });
 
   test('assigns monotonic ids per channel and delivers in order, synchronously', async () => {
     const backplane = createMemoryBackplane();

@@ -3,7 +3,8 @@
  * rule guards ids on the way out (`isValidEventId`) and `Last-Event-ID` on the way back in
  * (`readLastEventId`, where the empty id also reads as absent).
  */
-import { isValidEventId, MAX_EVENT_ID_LENGTH, readLastEventId } from '@ssekit/core';
+import { isValidEventId, MAX_EVENT_ID_LENGTH } from '@ssekit/core';
+import { readLastEventId } from '@ssekit/core/adapter';
 
 /** How Node hands over a header sent as raw UTF-8 bytes: each byte as one latin1 character. */
 const asNodeDecodes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');

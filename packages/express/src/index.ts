@@ -1,15 +1,54 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { SseStream, SseStreamGroup } from '@ssekit/core';
 import {
   createNodeSink,
   createSseStreamFromSink,
   defineLazyStream,
   resolveAdapterOptions,
   type SseAdapterOptions,
+} from '@ssekit/core/adapter';
+
+// What an application uses, so that it needs no import of @ssekit/core of its own.
+export {
+  createChannel,
+  createMemoryBackplane,
+  createMemoryHistory,
+  createSseStream,
+  createStreamGroup,
+  formatComment,
+  formatEvent,
+  formatRetry,
+  isValidEventId,
+  MAX_EVENT_ID_LENGTH,
+  SseError,
+  type Backplane,
+  type BackplaneEntry,
+  type BackplanePublish,
+  type BackplaneReplay,
+  type Channel,
+  type ChannelEvent,
+  type ChannelMessage,
+  type ChannelOptions,
+  type FormatOptions,
+  type HistoryStore,
+  type MemoryBackplaneOptions,
+  type MemoryHistoryOptions,
+  type SseCloseReason,
+  type SseDefaultData,
+  type SseErrorCode,
+  type SseEventMap,
+  type SseFields,
+  type SseGroupOptions,
+  type SseLimit,
+  type SseMessage,
+  type SsePipeOptions,
+  type SseShutdownOptions,
+  type SseSource,
   type SseStream,
   type SseStreamGroup,
+  type SseStreamOptions,
+  type SubscribeOptions,
 } from '@ssekit/core';
-
-export * from '@ssekit/core';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -27,8 +66,8 @@ export type SseExpressOptions = SseAdapterOptions<Request>;
 
 /** The middleware, with the group of the streams it opened. */
 export type SseMiddleware = RequestHandler & {
-  /** Every stream this middleware opened: `streams.shutdown()` ends them all. */
-  readonly streams: SseStreamGroup;
+  /** Every stream this middleware opened: `sseStreams.shutdown()` ends them all. */
+  readonly sseStreams: SseStreamGroup;
 };
 
 /**
@@ -44,7 +83,7 @@ export type SseMiddleware = RequestHandler & {
  *   res.sse.send({ event: 'hello', data: { at: Date.now() } });
  * });
  * process.on('SIGTERM', async () => {
- *   await events.streams.shutdown({ retryMs: 1000, jitterMs: 5000 });
+ *   await events.sseStreams.shutdown({ retryMs: 1000, jitterMs: 5000 });
  *   server.close();
  * });
  * ```
@@ -57,5 +96,5 @@ export function sse(options: SseExpressOptions = {}): SseMiddleware {
     defineLazyStream(res, create);
     next();
   }
-  return Object.assign(sseMiddleware, { streams });
+  return Object.assign(sseMiddleware, { sseStreams: streams });
 }

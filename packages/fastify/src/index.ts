@@ -1,17 +1,56 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { formatEvent, type SseShutdownOptions, type SseStream, type SseStreamGroup } from '@ssekit/core';
 import {
   createNodeSink,
   createSseStreamFromSink,
-  formatEvent,
+  kLazyStream,
+  lazyStream,
   resolveAdapterOptions,
   type SseAdapterOptions,
+} from '@ssekit/core/adapter';
+
+// What an application uses, so that it needs no import of @ssekit/core of its own.
+export {
+  createChannel,
+  createMemoryBackplane,
+  createMemoryHistory,
+  createSseStream,
+  createStreamGroup,
+  formatComment,
+  formatEvent,
+  formatRetry,
+  isValidEventId,
+  MAX_EVENT_ID_LENGTH,
+  SseError,
+  type Backplane,
+  type BackplaneEntry,
+  type BackplanePublish,
+  type BackplaneReplay,
+  type Channel,
+  type ChannelEvent,
+  type ChannelMessage,
+  type ChannelOptions,
+  type FormatOptions,
+  type HistoryStore,
+  type MemoryBackplaneOptions,
+  type MemoryHistoryOptions,
+  type SseCloseReason,
+  type SseDefaultData,
+  type SseErrorCode,
+  type SseEventMap,
+  type SseFields,
+  type SseGroupOptions,
+  type SseLimit,
+  type SseMessage,
+  type SsePipeOptions,
   type SseShutdownOptions,
+  type SseSource,
   type SseStream,
   type SseStreamGroup,
+  type SseStreamOptions,
+  type SubscribeOptions,
 } from '@ssekit/core';
-
-export * from '@ssekit/core';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,15 +70,13 @@ export interface SseFastifyOptions extends SseAdapterOptions<FastifyRequest> {
   shutdown?: SseShutdownOptions;
 }
 
-const kStream = Symbol('ssekit.stream');
-type ReplyWithStream = FastifyReply & { [kStream]: SseStream | null };
-
 const plugin: FastifyPluginCallback<SseFastifyOptions> = (fastify, options, done) => {
   const { shutdown, ...adapterOptions } = options;
-  let prepared: ReturnType<typeof resolveAdapterOptions>;
+  let prepared: ReturnType<typeof resolveAdapterOptions<FastifyRequest>>;
   try {
     prepared = resolveAdapterOptions<FastifyRequest>({
-      onError: (error) => fastify.log.error({ err: error }, 'ssekit: a piped source failed'),
+      // Through the request's own logger, so that the line carries its request id.
+      onError: (error, _stream, request) => request.log.error({ err: error }, 'ssekit: a piped source failed'),
       ...adapterOptions,
     });
     if (shutdown?.message) formatEvent(shutdown.message); // a bad farewell fails now, not at close
@@ -63,11 +100,11 @@ const plugin: FastifyPluginCallback<SseFastifyOptions> = (fastify, options, done
   }
 
   fastify.decorate('sseStreams', streams);
-  fastify.decorateReply(kStream, null);
+  // Declared up front, so that every reply keeps one shape whether or not it ever streams.
+  fastify.decorateReply(kLazyStream, null);
   fastify.decorateReply('sse', {
     getter(this: FastifyReply) {
-      const reply = this as ReplyWithStream;
-      return (reply[kStream] ??= createStream(reply));
+      return lazyStream(this, createStream);
     },
   });
   // Open streams never end by themselves, so without this `app.close()` would wait forever.

@@ -31,6 +31,31 @@ describe('@ssekit/fastify', () => {
     await Promise.all(readers.map((reader) => reader.ended));
   });
 
+  test("a failing piped source is logged through the request's own logger, with its request id", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => void lines.push(JSON.parse(line)) } } });
+    await app.register(ssePlugin);
+    app.get('/events', (_request, reply) => {
+      void reply.sse.pipe(
+        (async function* () {
+          yield 'ok';
+          throw new Error('the source broke');
+        })(),
+      );
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const reader = await readSse(`${urlOf(app)}/events`);
+      await reader.ended;
+      expect(reader.events.map((event) => event.data)).toEqual(['ok']);
+      expect(lines).toEqual([
+        expect.objectContaining({ msg: 'ssekit: a piped source failed', reqId: expect.any(String), err: expect.objectContaining({ message: 'the source broke' }) }),
+      ]);
+    } finally {
+      await app.close();
+    }
+  });
+
   test('app.close() sends the shutdown option’s last event and jittered retry to every stream', async () => {
     const app = Fastify();
     await app.register(ssePlugin, { shutdown: { message: { event: 'bye', data: 'restarting' }, retryMs: 2000, jitterMs: 1000 } });

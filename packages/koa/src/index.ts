@@ -1,15 +1,54 @@
 import type { Context, Middleware, Next } from 'koa';
+import type { SseStream, SseStreamGroup } from '@ssekit/core';
 import {
   createNodeSink,
   createSseStreamFromSink,
   defineLazyStream,
   resolveAdapterOptions,
   type SseAdapterOptions,
+} from '@ssekit/core/adapter';
+
+// What an application uses, so that it needs no import of @ssekit/core of its own.
+export {
+  createChannel,
+  createMemoryBackplane,
+  createMemoryHistory,
+  createSseStream,
+  createStreamGroup,
+  formatComment,
+  formatEvent,
+  formatRetry,
+  isValidEventId,
+  MAX_EVENT_ID_LENGTH,
+  SseError,
+  type Backplane,
+  type BackplaneEntry,
+  type BackplanePublish,
+  type BackplaneReplay,
+  type Channel,
+  type ChannelEvent,
+  type ChannelMessage,
+  type ChannelOptions,
+  type FormatOptions,
+  type HistoryStore,
+  type MemoryBackplaneOptions,
+  type MemoryHistoryOptions,
+  type SseCloseReason,
+  type SseDefaultData,
+  type SseErrorCode,
+  type SseEventMap,
+  type SseFields,
+  type SseGroupOptions,
+  type SseLimit,
+  type SseMessage,
+  type SsePipeOptions,
+  type SseShutdownOptions,
+  type SseSource,
   type SseStream,
   type SseStreamGroup,
+  type SseStreamOptions,
+  type SubscribeOptions,
 } from '@ssekit/core';
-
-export * from '@ssekit/core';
 
 declare module 'koa' {
   interface DefaultContext {
@@ -24,8 +63,8 @@ export type SseKoaOptions = SseAdapterOptions<Context>;
 
 /** The middleware, with the group of the streams it opened. */
 export type SseMiddleware = Middleware & {
-  /** Every stream this middleware opened: `streams.shutdown()` ends them all. */
-  readonly streams: SseStreamGroup;
+  /** Every stream this middleware opened: `sseStreams.shutdown()` ends them all. */
+  readonly sseStreams: SseStreamGroup;
 };
 
 // Errors a socket raises when its client goes away mid-write. After the stream opens they are
@@ -47,7 +86,11 @@ const DISCONNECT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_ST
  * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an out-of-range option.
  */
 export function sse(options: SseKoaOptions = {}): SseMiddleware {
-  const { streams, options: resolved } = resolveAdapterOptions(options);
+  const { streams, options: resolved } = resolveAdapterOptions<Context>({
+    // Where Koa reports errors: app.on('error'), which logs them unless the app says otherwise.
+    onError: (error, _stream, ctx) => ctx.app.emit('error', error, ctx),
+    ...options,
+  });
   const create = (ctx: Context) => {
     const beforeOpen = (): void => {
       ctx.respond = false;
@@ -62,5 +105,5 @@ export function sse(options: SseKoaOptions = {}): SseMiddleware {
     defineLazyStream(ctx, create);
     return next();
   }
-  return Object.assign(sseMiddleware, { streams });
+  return Object.assign(sseMiddleware, { sseStreams: streams });
 }

@@ -91,6 +91,30 @@ describe('@ssekit/koa', () => {
     }
   });
 
+  test('a failing piped source reaches app.on("error") with its ctx, and the stream closes', async () => {
+    const app = new Koa();
+    const reported: Array<{ error: unknown; path: string | undefined }> = [];
+    app.on('error', (error, ctx) => reported.push({ error, path: ctx?.path }));
+    app.use(sse());
+    app.use((ctx) => {
+      void ctx.sse.pipe(
+        (async function* () {
+          yield 'ok';
+          throw new Error('the source broke');
+        })(),
+      );
+    });
+    const server = await serveHttp(app.callback());
+    try {
+      const reader = await readSse(`${server.url}/feed`);
+      await reader.ended;
+      expect(reader.events.map((event) => event.data)).toEqual(['ok']);
+      expect(reported).toEqual([{ error: new Error('the source broke'), path: '/feed' }]);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('an invalid option throws ERR_SSE_INVALID_OPTION when the middleware is made', () => {
     expect(() => sse({ keepAliveMs: Number.NaN })).toThrow(SseError);
     expect(() => sse({ keepAliveMs: Number.NaN })).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION' }));

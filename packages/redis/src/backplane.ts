@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SseError, type Backplane, type BackplaneEntry, type BackplaneReplay } from '@ssekit/core';
 import { duplicateClient, wrapClient, type OwnedConnection, type RedisClient } from './client.js';
 import { RedisBackplaneError } from './error.js';
-import { entriesOf, pairsOf, positionOf, text, type RawEntry } from './reply.js';
+import { bulkString, entriesOf, pairsOf, positionOf, type RawEntry } from './reply.js';
 
 /** Options of {@link createRedisBackplane}. */
 export interface RedisBackplaneOptions {
@@ -225,7 +225,7 @@ export function createRedisBackplane(options: RedisBackplaneOptions): Backplane 
     id,
     position,
     event: fields.get('e'),
-    text: fields.get('d'),
+    data: fields.get('d'),
     raw: fields.get('r') === '1',
   });
 
@@ -246,7 +246,7 @@ export function createRedisBackplane(options: RedisBackplaneOptions): Backplane 
         if (answer === CLOSED) return;
         const [latest, time] = answer;
         // Redis' clock now, less the time since subscribe() and a margin for the round trip.
-        const [seconds, micros] = (time as unknown[]).map(text);
+        const [seconds, micros] = (time as unknown[]).map(bulkString);
         const since = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - Math.ceil(performance.now() - calledAt) - START_MARGIN_MS;
         const from = `${Math.max(0, since - 1)}-${MAX_SEQUENCE}`;
         subscription.lastId = latest && positionOf(latest.id)! < positionOf(from)! ? latest.id : from;
@@ -322,7 +322,7 @@ export function createRedisBackplane(options: RedisBackplaneOptions): Backplane 
 
   const deliver = (reply: unknown) => {
     for (const [name, items] of pairsOf(reply)) {
-      const key = text(name);
+      const key = bulkString(name);
       const entries = entriesOf(items);
       if (key === wakeKey) {
         if (entries.length > 0) wakeLastId = entries.at(-1)!.id;
@@ -357,7 +357,7 @@ export function createRedisBackplane(options: RedisBackplaneOptions): Backplane 
   return {
     originId: ORIGIN_ID,
 
-    publish(channel, { id, event, text: data, raw }) {
+    publish(channel, { id, event, data, raw }) {
       if (closed) return Promise.reject(new SseError('ERR_SSE_CLOSED', 'This Redis backplane is closed.'));
       if (id !== undefined) {
         return Promise.reject(
@@ -372,7 +372,7 @@ export function createRedisBackplane(options: RedisBackplaneOptions): Backplane 
       if (event !== undefined) args.push('e', event);
       if (data !== undefined) args.push('d', data);
       args.push('r', raw ? '1' : '0');
-      return send(args, `Publishing to ${key}`, true).then(text);
+      return send(args, `Publishing to ${key}`, true).then(bulkString);
     },
 
     subscribe(channel, listener) {

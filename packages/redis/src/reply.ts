@@ -20,8 +20,8 @@ export function positionOf(id: string): bigint | undefined {
   return ms > MAX_PART || seq > MAX_PART ? undefined : (ms << 64n) | seq;
 }
 
-/** A Redis bulk string as text. */
-export function text(value: unknown): string {
+/** A Redis bulk string (a Buffer or a string, by client and protocol) as a string. */
+export function bulkString(value: unknown): string {
   return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
 }
 
@@ -49,7 +49,7 @@ export function entriesOf(reply: unknown): RawEntry[] {
   return reply.map((item) => {
     const [id, fields] = Array.isArray(item) ? item : [(item as { id: unknown }).id, (item as { message: unknown }).message];
     const map = new Map<string, string>();
-    for (const [name, value] of pairsOf(fields)) map.set(text(name), text(value));
-    return { id: text(id), fields: map };
+    for (const [name, value] of pairsOf(fields)) map.set(bulkString(name), bulkString(value));
+    return { id: bulkString(id), fields: map };
   });
 }

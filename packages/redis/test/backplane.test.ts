@@ -66,10 +66,10 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
   test('publish appends to <prefix><channel> and resolves to the Redis entry id', async () => {
     const redis = await client();
     const bus = await backplane({}, redis);
-    const id = await bus.publish('events', { id: undefined, event: 'tick', text: '{"n":1}', raw: false, value: { n: 1 } });
+    const id = await bus.publish('events', { id: undefined, event: 'tick', data: '{"n":1}', raw: false, value: { n: 1 } });
     expect(id).toMatch(/^\d+-\d+$/);
-    await bus.publish('events', { id: undefined, event: undefined, text: undefined, raw: false, value: undefined });
-    await bus.publish('events', { id: undefined, event: undefined, text: 'plain\ntext', raw: true, value: 'plain\ntext' });
+    await bus.publish('events', { id: undefined, event: undefined, data: undefined, raw: false, value: undefined });
+    await bus.publish('events', { id: undefined, event: undefined, data: 'plain\ntext', raw: true, value: 'plain\ntext' });
     const range = (await redis.command('XRANGE', `${prefix}events`, '-', '+')) as Array<[string, string[]]>;
     expect(range.map(([, fields]) => fields)).toEqual([['e', 'tick', 'd', '{"n":1}', 'r', '0'], ['r', '0'], ['d', 'plain\ntext', 'r', '1']]);
     expect(range[0]![0]).toBe(id);
@@ -78,7 +78,7 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
 
   test('a subscriber gets every entry published after subscribe resolved, once, in order, from every instance', async () => {
     const [a, b, c] = await Promise.all([backplane(), backplane(), backplane()]);
-    await a.publish('events', { id: undefined, event: 'before', text: 'x', raw: true, value: 'x' });
+    await a.publish('events', { id: undefined, event: 'before', data: 'x', raw: true, value: 'x' });
     await new Promise((resolve) => setTimeout(resolve, 200)); // a subscription starts up to 100 ms before it is made
     const [onA, onB] = await Promise.all([collect(a), collect(b)]);
     // Three publishers race each other.
@@ -86,7 +86,7 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
       await Promise.all(
         [a, b, c].map(async (from, index) => {
           const published: string[] = [];
-          for (let n = 0; n < 50; n++) published.push(await from.publish('events', { id: undefined, event: 'n', text: `${index}:${n}`, raw: true, value: undefined }));
+          for (let n = 0; n < 50; n++) published.push(await from.publish('events', { id: undefined, event: 'n', data: `${index}:${n}`, raw: true, value: undefined }));
           return published;
         }),
       )
@@ -102,7 +102,7 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(onA.entries).toHaveLength(150); // and nothing more, such as the entry from before
     onA.stop();
-    await a.publish('events', { id: undefined, event: 'after', text: 'y', raw: true, value: 'y' });
+    await a.publish('events', { id: undefined, event: 'after', data: 'y', raw: true, value: 'y' });
     await eventually(() => onB.entries.length === 151);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(onA.entries).toHaveLength(150);
@@ -116,7 +116,7 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     const busy = slow.command('BLPOP', `${prefix}nothing`, '0.5');
     const subscribed = collect(bus);
     const ids: string[] = [];
-    for (let n = 0; n < 3; n++) ids.push(await other.publish('events', { id: undefined, event: undefined, text: String(n), raw: true, value: undefined }));
+    for (let n = 0; n < 3; n++) ids.push(await other.publish('events', { id: undefined, event: undefined, data: String(n), raw: true, value: undefined }));
     await busy;
     const { entries } = await subscribed;
     await eventually(() => entries.length === 3, 3000, 'the entries published before Redis answered');
@@ -129,16 +129,16 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     await new Promise((resolve) => setTimeout(resolve, 100)); // the reader now blocks on `first`
     const started = Date.now();
     const second = await collect(bus, 'second');
-    await bus.publish('second', { id: undefined, event: undefined, text: 'hello', raw: true, value: 'hello' });
+    await bus.publish('second', { id: undefined, event: undefined, data: 'hello', raw: true, value: 'hello' });
     await eventually(() => second.entries.length === 1, 3000, 'the entry on the new channel');
     expect(Date.now() - started).toBeLessThan(2000);
-    await bus.publish('first', { id: undefined, event: undefined, text: 'still', raw: true, value: 'still' });
+    await bus.publish('first', { id: undefined, event: undefined, data: 'still', raw: true, value: 'still' });
     await eventually(() => first.entries.length === 1);
   });
 
   test('replay returns what followed an id, and answers not found for unknown, malformed, trimmed or too-far ids', async () => {
     const bus = await backplane({ maxLen: 5, trimExactly: true });
-    const publish = (n: number) => bus.publish('events', { id: undefined, event: 'n', text: String(n), raw: false, value: n });
+    const publish = (n: number) => bus.publish('events', { id: undefined, event: 'n', data: String(n), raw: false, value: n });
     expect(await bus.replay('events', '0-0', 100)).toEqual({ found: true, position: 0n, entries: [] });
     expect(await bus.replay('events', '1-0', 100)).toEqual({ found: false, latest: undefined });
     const ids: string[] = [];
@@ -146,7 +146,7 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     const latest = { id: ids[7], position: expect.any(BigInt) };
 
     const tail = await bus.replay('events', ids[4]!, 100);
-    expect(tail).toMatchObject({ found: true, entries: [{ id: ids[5], text: '6', raw: false }, { id: ids[6] }, { id: ids[7] }] });
+    expect(tail).toMatchObject({ found: true, entries: [{ id: ids[5], data: '6', raw: false }, { id: ids[6] }, { id: ids[7] }] });
     expect(typeof (tail as { position: unknown }).position).toBe('bigint');
     expect(await bus.replay('events', ids[7]!, 100)).toMatchObject({ found: true, entries: [] });
     // Exactly `limit` behind still resumes; one more does not.
@@ -169,7 +169,7 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
   test('MAXLEN ~ keeps about maxLen entries', async () => {
     const redis = await client();
     const bus = await backplane({ maxLen: 100 }, redis);
-    for (let n = 0; n < 1000; n++) await bus.publish('events', { id: undefined, event: undefined, text: String(n), raw: true, value: undefined });
+    for (let n = 0; n < 1000; n++) await bus.publish('events', { id: undefined, event: undefined, data: String(n), raw: true, value: undefined });
     const length = Number(await redis.command('XLEN', `${prefix}events`));
     expect(length).toBeGreaterThanOrEqual(100);
     expect(length).toBeLessThan(300);
@@ -177,24 +177,24 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
 
   test('publish rejects an id of its own, and anything after close', async () => {
     const bus = await backplane();
-    await expect(bus.publish('events', { id: '7', event: undefined, text: 'x', raw: true, value: 'x' })).rejects.toMatchObject({
+    await expect(bus.publish('events', { id: '7', event: undefined, data: 'x', raw: true, value: 'x' })).rejects.toMatchObject({
       name: 'SseError',
       code: 'ERR_SSE_INVALID_FIELD',
       message: expect.stringContaining('assigns every id itself'),
     });
     await bus.close();
-    await expect(bus.publish('events', { id: undefined, event: undefined, text: 'x', raw: true, value: 'x' })).rejects.toMatchObject({ code: 'ERR_SSE_CLOSED' });
+    await expect(bus.publish('events', { id: undefined, event: undefined, data: 'x', raw: true, value: 'x' })).rejects.toMatchObject({ code: 'ERR_SSE_CLOSED' });
     expect(() => bus.subscribe('events', () => {})).toThrow(SseError);
   });
 
   test('publish on a client that is not connected rejects at once, and says the entry was not sent', async () => {
     const redis = await client();
     const bus = await backplane({}, redis);
-    await bus.publish('events', { id: undefined, event: undefined, text: 'ok', raw: true, value: 'ok' });
+    await bus.publish('events', { id: undefined, event: undefined, data: 'ok', raw: true, value: 'ok' });
     await redis.close();
     await eventually(() => !redis.ready(), 1000, 'the client to disconnect');
     const started = Date.now();
-    const error = await bus.publish('events', { id: undefined, event: undefined, text: 'lost?', raw: true, value: 'lost?' }).catch((reason: unknown) => reason);
+    const error = await bus.publish('events', { id: undefined, event: undefined, data: 'lost?', raw: true, value: 'lost?' }).catch((reason: unknown) => reason);
     expect(Date.now() - started).toBeLessThan(200);
     expect(error).toBeInstanceOf(RedisBackplaneError);
     expect(error).toBeInstanceOf(SseError);
@@ -222,7 +222,7 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     const bus = await backplane({}, redis);
     const { entries } = await collect(bus);
     await collect(bus, 'other');
-    await bus.publish('events', { id: undefined, event: undefined, text: 'x', raw: true, value: 'x' });
+    await bus.publish('events', { id: undefined, event: undefined, data: 'x', raw: true, value: 'x' });
     await eventually(() => entries.length === 1);
     expect(await connectedClients()).toBe(connectionsBefore + 1); // the one reader for both channels
     expect(redis.errorListeners()).toBe(listenersBefore);

@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { SseSink } from '@ssekit/core';
+import type { SseSink } from '@ssekit/core/adapter';
 
 /** An in-memory sink: what the stream writes, parsed, with a socket you can fill and drain. */
 export interface MemorySink extends SseSink {

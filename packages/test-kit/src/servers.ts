@@ -98,7 +98,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
       app.get('/events', (req, res) => {
         run({ stream: res.sse, request: req, reject: (status, body = '') => void res.status(status).type('text/plain').send(body) });
       });
-      return listen(framework, http.createServer(app), streams, errors, events.streams);
+      return listen(framework, http.createServer(app), streams, errors, events.sseStreams);
     }
     case 'koa':
     case 'koa2': {
@@ -127,7 +127,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
           },
         });
       });
-      return listen(framework, http.createServer(app.callback()), streams, errors, events.streams);
+      return listen(framework, http.createServer(app.callback()), streams, errors, events.sseStreams);
     }
     case 'fastify': {
       const app = Fastify();

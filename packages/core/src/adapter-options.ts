@@ -1,0 +1,28 @@
+import { SseError } from './errors.js';
+import { createStreamGroup, type SseLimit, type SseStreamGroup } from './group.js';
+import { resolveStreamOptions, type ResolvedStreamOptions, type SseStream, type SseStreamOptions } from './stream.js';
+
+/** Options every adapter takes: those of its streams, and a limit over them. */
+export interface SseAdapterOptions<TRequest = any> extends Omit<SseStreamOptions, 'onError'> {
+  /** Caps the open streams per key; the key function gets the framework's own request. */
+  limit?: SseLimit<TRequest>;
+  /** {@link SseStreamOptions.onError}, with the framework's own request. */
+  onError?: (error: unknown, stream: SseStream<any>, request: TRequest) => void;
+}
+
+/**
+ * Resolves an adapter's options once, at mount time: stream options with their defaults, and
+ * the group its streams join (the one given, or a new one with the limit).
+ * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an invalid option, or on both `group` and
+ * `limit` (a group you make carries its own limit).
+ */
+export function resolveAdapterOptions<TRequest>({ limit, ...options }: SseAdapterOptions<TRequest>): {
+  streams: SseStreamGroup;
+  options: ResolvedStreamOptions;
+} {
+  if (limit && options.group) {
+    throw new SseError('ERR_SSE_INVALID_OPTION', 'Give limit to createStreamGroup() when you pass your own group.');
+  }
+  const streams = options.group ?? createStreamGroup({ limit });
+  return { streams, options: resolveStreamOptions({ ...options, group: streams }) };
+}

@@ -1,0 +1,16 @@
+/**
+ * The symbols that core's modules use to reach into each other's objects without making those
+ * entries public. One place, one convention: `k` and what the slot holds or does.
+ */
+
+/** A stream's method that writes an event already formatted: a channel formats once for all. */
+export const kWriteFormatted = Symbol('ssekit.writeFormatted');
+
+/** A stream's method that closes it for a given reason, after writing a last formatted text. */
+export const kCloseFor = Symbol('ssekit.closeFor');
+
+/** Where a lazily made stream's factory waits on its holder (Express's `res`, Koa's `ctx`). */
+export const kCreateStream = Symbol('ssekit.createStream');
+
+/** Where a lazily made stream is kept on its holder once made. */
+export const kLazyStream = Symbol('ssekit.lazyStream');
