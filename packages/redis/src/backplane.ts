@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { SseError, type Backplane, type BackplaneEntry, type BackplaneReplay } from '@ssekit/core';
-import { duplicateClient, wrapClient, type OwnedConnection, type RedisClient } from './client.js';
-import { RedisBackplaneError } from './error.js';
-import { bulkString, entriesOf, pairsOf, positionOf, type RawEntry } from './reply.js';
+import { SseError, type Backplane } from '@ssekit/core';
+import { wrapClient, type RedisClient } from './client.js';
+import { Commands } from './commands.js';
+import { fieldsOf, ORIGIN_ID } from './entry.js';
+import { closedError } from './error.js';
+import { StreamReader } from './reader.js';
+import { replayAfter } from './replay.js';
+import { bulkString } from './reply.js';
 
 /** Options of {@link createRedisBackplane}. */
 export interface RedisBackplaneOptions {
@@ -54,30 +58,6 @@ export interface RedisBackplaneOptions {
   onError?: (error: unknown) => void;
 }
 
-/** The id of the origin: before the first entry of every stream. */
-const ORIGIN_ID = '0-0';
-const MIN_BACKOFF_MS = 50;
-const MAX_BACKOFF_MS = 2000;
-/** How long a wake-up entry may outlive the instance that wrote it, should it crash. */
-const WAKE_TTL_MS = 60_000;
-/** How far before subscribe() a subscription starts, for the error in reading Redis' clock. */
-const START_MARGIN_MS = 100;
-const MAX_SEQUENCE = '18446744073709551615';
-const CLOSED = Symbol('closed');
-const TIMED_OUT = Symbol('timed out');
-
-type Listener = (entry: BackplaneEntry) => void;
-
-/** One stream that this process reads, and the listeners of its channel. */
-interface Subscription {
-  readonly key: string;
-  readonly listeners: Set<Listener>;
-  /** The last id delivered, where the next XREAD starts; undefined until it is known. */
-  lastId: string | undefined;
-  /** Resolves once `lastId` is known, or the backplane closed. */
-  started: Promise<void>;
-}
-
 /**
  * A backplane on Redis Streams: channels that share a Redis and a name share one feed across
  * every server instance, and a client resumes on any instance with the `Last-Event-ID` it got
@@ -122,321 +102,38 @@ export function createRedisBackplane(options: RedisBackplaneOptions): Backplane 
     }
   }
   const client = options?.client;
-  const command = wrapClient(client);
-
-  const subscriptions = new Map<string, Subscription>();
-  // The reader blocks in XREAD on this stream too, so that a new subscription can wake it up.
-  const wakeKey = `${prefix}~wake:${randomUUID()}`;
-  let wakeLastId = ORIGIN_ID;
-  let woken = false;
-  let reader: OwnedConnection | undefined;
-  let reading: Promise<void> | undefined;
-  /** True while an XREAD is out: a subscription that starts meanwhile must wake the reader. */
-  let blocked = false;
-  let resumeIdle: (() => void) | undefined;
-  let closed = false;
-  let closing: Promise<void> | undefined;
-  /** What close() must cut short: waits on Redis, and pauses between retries. */
-  const interrupters = new Set<() => void>();
-  let outage = false;
-
+  const commands = new Commands(wrapClient(client), commandTimeoutMs);
+  // The key layout: one stream per channel, and one wake-up stream per backplane.
   const keyOf = (channel: string) => `${prefix}${channel}`;
-
-  /** Reports the first failure of an outage; the retries that follow stay quiet. */
-  const reportOutage = (error: unknown) => {
-    if (outage || closed) return;
-    outage = true;
-    onError(new RedisBackplaneError(`The Redis reader lost its connection; it keeps retrying from the last id it delivered. (${messageOf(error)})`, { cause: error, sent: false }));
-  };
-
-  /** Waits `ms`, or less if the backplane closes meanwhile. */
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        interrupters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      interrupters.add(done);
-    });
-
-  /** Settles with `promise`, or with CLOSED as soon as the backplane closes. */
-  const untilClosed = <T>(promise: Promise<T>, timeoutMs?: number): Promise<T | typeof CLOSED> =>
-    new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        interrupters.delete(done);
-      };
-      const interrupt = () => {
-        done();
-        resolve(CLOSED);
-      };
-      // A connection that died without a word never answers.
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => (done(), reject(TIMED_OUT)), timeoutMs);
-      interrupters.add(interrupt);
-      promise.then(
-        (value) => (done(), resolve(value)),
-        (error: unknown) => (done(), reject(error)),
-      );
-    });
-
-  /**
-   * Sends one command on the injected client, rejecting with a RedisBackplaneError after
-   * `commandTimeoutMs`, or at once with `failFast` when the client is not connected: a
-   * publish must not wait in the client's offline queue, to be sent after it was rejected.
-   * The abort signal drops a command that node-redis has not written yet.
-   */
-  const send = (args: string[], what: string, failFast = false): Promise<unknown> => {
-    if (failFast && !command.ready()) {
-      return Promise.reject(new RedisBackplaneError(`${what} failed: the Redis client is not connected.`, { sent: false }));
-    }
-    const abort = new AbortController();
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        abort.abort();
-        // A command that was never written rejects with an AbortError first (node-redis).
-        setImmediate(() => {
-          if (settled) return;
-          settled = true;
-          reject(new RedisBackplaneError(`${what} failed: Redis did not answer within ${commandTimeoutMs} ms.`, { sent: true }));
-        });
-      }, commandTimeoutMs);
-      command.send(args, abort.signal).then(
-        (reply) => {
-          clearTimeout(timer);
-          if (settled) return;
-          settled = true;
-          resolve(reply);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          if (settled) return;
-          settled = true;
-          const unsent = abort.signal.aborted && (error as Error | undefined)?.name === 'AbortError';
-          reject(new RedisBackplaneError(`${what} failed: ${unsent ? `Redis did not answer within ${commandTimeoutMs} ms` : messageOf(error)}.`, { cause: error, sent: !unsent }));
-        },
-      );
-    });
-  };
-
-  const toEntry = ({ id, fields }: RawEntry, position: bigint): BackplaneEntry => ({
-    id,
-    position,
-    event: fields.get('e'),
-    data: fields.get('d'),
-    raw: fields.get('r') === '1',
-  });
-
-  const newest = async (key: string): Promise<RawEntry | undefined> =>
-    entriesOf(await send(['XREVRANGE', key, '+', '-', 'COUNT', '1'], `Reading the newest entry of ${key}`))[0];
-
-  /**
-   * Finds where a new subscription starts: at the moment subscribe() was called, not when Redis
-   * first answers, which may be much later (a client still connecting, Redis down). Entries
-   * appended in between are delivered too, so a stream that a channel took on meanwhile misses
-   * none. Retries until Redis answers.
-   */
-  const start = async (subscription: Subscription): Promise<void> => {
-    const calledAt = performance.now();
-    for (let attempt = 0; !closed; attempt++) {
-      try {
-        const answer = await untilClosed(Promise.all([newest(subscription.key), send(['TIME'], 'Reading the Redis clock')]));
-        if (answer === CLOSED) return;
-        const [latest, time] = answer;
-        // Redis' clock now, less the time since subscribe() and a margin for the round trip.
-        const [seconds, micros] = (time as unknown[]).map(bulkString);
-        const since = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - Math.ceil(performance.now() - calledAt) - START_MARGIN_MS;
-        const from = `${Math.max(0, since - 1)}-${MAX_SEQUENCE}`;
-        subscription.lastId = latest && positionOf(latest.id)! < positionOf(from)! ? latest.id : from;
-        outage = false;
-        wake();
-        return;
-      } catch (error) {
-        reportOutage(error);
-        await pause(backoff(attempt));
-      }
-    }
-  };
-
-  /** Makes the reader take a new subscription into account now, not after its XREAD times out. */
-  const wake = () => {
-    if (closed) return;
-    if (!reader) {
-      reader = duplicateClient(client, reportOutage);
-      reading = read();
-    } else if (resumeIdle) {
-      resumeIdle();
-    } else if (blocked) {
-      woken = true;
-      // Fire and forget: if Redis is down, the reader's own XREAD fails and is rebuilt anyway.
-      send(['XADD', wakeKey, 'MAXLEN', '1', '*', 'w', '1'], 'Waking the reader')
-        .then(() => send(['PEXPIRE', wakeKey, String(WAKE_TTL_MS)], 'Expiring the wake-up stream'))
-        .catch(() => {});
-    }
-  };
-
-  /** The one reader loop: a blocking XREAD over every subscribed stream, from its last id. */
-  const read = async (): Promise<void> => {
-    for (let failures = 0; !closed; ) {
-      const ready = [...subscriptions.values()].filter((subscription) => subscription.lastId !== undefined);
-      if (ready.length === 0) {
-        await new Promise<void>((resolve) => (resumeIdle = resolve));
-        resumeIdle = undefined;
-        continue;
-      }
-      const args = ['XREAD', 'COUNT', String(readCount), 'BLOCK', String(blockMs), 'STREAMS'];
-      for (const { key } of ready) args.push(key);
-      args.push(wakeKey);
-      for (const { lastId } of ready) args.push(lastId!);
-      args.push(wakeLastId);
-      let reply: unknown;
-      blocked = true;
-      try {
-        reply = await untilClosed(reader!.send(args), blockMs + commandTimeoutMs);
-      } catch (error) {
-        if (closed) break;
-        reportOutage(error === TIMED_OUT ? new Error(`XREAD did not return within ${blockMs + commandTimeoutMs} ms`) : error);
-        if (error === TIMED_OUT) {
-          // The connection is dead without having said so: replace it.
-          reader!.close();
-          reader = duplicateClient(client, reportOutage);
-        }
-        await pause(backoff(failures++));
-        continue;
-      } finally {
-        blocked = false;
-      }
-      if (reply === CLOSED) break;
-      if (closed) break;
-      failures = 0;
-      outage = false;
-      try {
-        deliver(reply);
-      } catch (error) {
-        onError(error); // a reply of a shape never seen: say so, and keep reading
-      }
-    }
-  };
-
-  const deliver = (reply: unknown) => {
-    for (const [name, items] of pairsOf(reply)) {
-      const key = bulkString(name);
-      const entries = entriesOf(items);
-      if (key === wakeKey) {
-        if (entries.length > 0) wakeLastId = entries.at(-1)!.id;
-        continue;
-      }
-      // The subscription may have ended, or started over, while the XREAD was out.
-      const subscription = subscriptions.get(key);
-      if (subscription?.lastId === undefined) continue;
-      let last = positionOf(subscription.lastId)!;
-      for (const raw of entries) {
-        const position = positionOf(raw.id);
-        if (position === undefined || position <= last) continue;
-        last = position;
-        subscription.lastId = raw.id;
-        const entry = toEntry(raw, position);
-        for (const listener of subscription.listeners) {
-          try {
-            listener(entry);
-          } catch (error) {
-            onError(error);
-          }
-        }
-      }
-    }
-  };
-
-  const notFound = async (key: string): Promise<BackplaneReplay> => {
-    const latest = await newest(key);
-    return { found: false, latest: latest && { id: latest.id, position: positionOf(latest.id)! } };
-  };
+  const wakeKey = `${prefix}~wake:${randomUUID()}`;
+  const reader = new StreamReader({ client, commands, wakeKey, blockMs, readCount, commandTimeoutMs, onError });
+  let closed = false;
 
   return {
     originId: ORIGIN_ID,
 
-    publish(channel, { id, event, data, raw }) {
-      if (closed) return Promise.reject(new SseError('ERR_SSE_CLOSED', 'This Redis backplane is closed.'));
-      if (id !== undefined) {
+    publish(channel, entry) {
+      if (closed) return Promise.reject(closedError());
+      if (entry.id !== undefined) {
         return Promise.reject(
           new SseError(
             'ERR_SSE_INVALID_FIELD',
-            `The Redis backplane assigns every id itself (the stream entry id, such as "1718000000000-0"); publish without an id, not with ${JSON.stringify(id)}.`,
+            `The Redis backplane assigns every id itself (the stream entry id, such as "1718000000000-0"); publish without an id, not with ${JSON.stringify(entry.id)}.`,
           ),
         );
       }
       const key = keyOf(channel);
-      const args = ['XADD', key, 'MAXLEN', trimExactly ? '=' : '~', String(maxLen), '*'];
-      if (event !== undefined) args.push('e', event);
-      if (data !== undefined) args.push('d', data);
-      args.push('r', raw ? '1' : '0');
-      return send(args, `Publishing to ${key}`, true).then(bulkString);
+      const args = ['XADD', key, 'MAXLEN', trimExactly ? '=' : '~', String(maxLen), '*', ...fieldsOf(entry)];
+      return commands.send(args, `Publishing to ${key}`, { failFast: true }).then(bulkString);
     },
 
-    subscribe(channel, listener) {
-      if (closed) throw new SseError('ERR_SSE_CLOSED', 'This Redis backplane is closed.');
-      const key = keyOf(channel);
-      let subscription = subscriptions.get(key);
-      if (!subscription) {
-        const created: Subscription = { key, listeners: new Set(), lastId: undefined, started: Promise.resolve() };
-        created.started = start(created);
-        subscriptions.set(key, (subscription = created));
-      }
-      const { listeners, started } = subscription;
-      listeners.add(listener);
-      const stop = () => {
-        listeners.delete(listener);
-        if (listeners.size === 0 && subscriptions.get(key) === subscription) subscriptions.delete(key);
-      };
-      return started.then(() => stop);
-    },
+    subscribe: (channel, listener) => reader.subscribe(keyOf(channel), listener),
 
-    async replay(channel, afterId, limit) {
-      const key = keyOf(channel);
-      if (afterId === ORIGIN_ID) {
-        // A client holds the origin when it subscribed before its instance delivered anything.
-        // Only an empty stream proves that it missed nothing since: any entry might be one it
-        // missed, or one from before it came, so it gets the reset event.
-        if ((await newest(key)) === undefined) {
-          const exists = Number(await send(['EXISTS', key], `Replaying ${key}`));
-          if (exists === 0) return { found: true, position: 0n, entries: [] };
-        }
-        return notFound(key);
-      }
-      const position = positionOf(afterId);
-      if (position !== undefined) {
-        // Inclusive start: the first entry must be afterId itself, which proves it is still in
-        // the stream (not trimmed, not made up) in the same read as what follows it.
-        const entries = entriesOf(await send(['XRANGE', key, afterId, '+', 'COUNT', String(limit + 2)], `Replaying ${key}`));
-        if (entries[0]?.id === afterId && entries.length - 1 <= limit) {
-          return { found: true, position, entries: entries.slice(1).map((raw) => toEntry(raw, positionOf(raw.id)!)) };
-        }
-      }
-      return notFound(key);
-    },
+    replay: (channel, afterId, limit) => replayAfter(commands, keyOf(channel), afterId, limit),
 
     close() {
-      if (closing) return closing;
       closed = true;
-      resumeIdle?.();
-      for (const interrupt of [...interrupters]) interrupt();
-      reader?.close();
-      closing = (async () => {
-        await reading;
-        subscriptions.clear();
-        if (woken && command.ready()) await send(['DEL', wakeKey], 'Removing the wake-up stream').catch(() => {});
-      })();
-      return closing;
+      return reader.close();
     },
   };
-}
-
-function backoff(attempt: number): number {
-  return Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** attempt);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -85,7 +85,7 @@ export function duplicateClient(client: RedisClient, onError: (error: Error) => 
       },
     };
   }
-  const reader = (client as NodeRedisClient).duplicate();
+  const reader = client.duplicate();
   // node-redis throws an 'error' event that nobody listens to: the listener comes first.
   reader.on('error', onError);
   // connect() retries by itself until it succeeds or the client is destroyed; commands sent

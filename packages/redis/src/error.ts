@@ -28,3 +28,13 @@ export class RedisBackplaneError extends SseError {
     this.sent = options.sent;
   }
 }
+
+/** What the backplane throws, or rejects with, when it is used after `close()`. */
+export function closedError(): SseError {
+  return new SseError('ERR_SSE_CLOSED', 'This Redis backplane is closed.');
+}
+
+/** The message of anything thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -31,7 +31,7 @@ export function pairsOf(reply: unknown): Array<[unknown, unknown]> {
   if (reply instanceof Map) return [...reply.entries()];
   if (!Array.isArray(reply)) return Object.entries(reply as Record<string, unknown>);
   // RESP2 (and XREAD under it) nests pairs; a flattened map alternates name and value.
-  if (reply.length > 0 && Array.isArray(reply[0])) return reply.map((pair) => [pair[0], pair[1]] as [unknown, unknown]);
+  if (reply.length > 0 && Array.isArray(reply[0])) return (reply as unknown[][]).map((pair) => [pair[0], pair[1]]);
   const pairs: Array<[unknown, unknown]> = [];
   for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([reply[i], reply[i + 1]]);
   return pairs;
@@ -47,7 +47,7 @@ export interface RawEntry {
 export function entriesOf(reply: unknown): RawEntry[] {
   if (!Array.isArray(reply)) return [];
   return reply.map((item) => {
-    const [id, fields] = Array.isArray(item) ? item : [(item as { id: unknown }).id, (item as { message: unknown }).message];
+    const [id, fields] = Array.isArray(item) ? (item as unknown[]) : [(item as { id: unknown }).id, (item as { message: unknown }).message];
     const map = new Map<string, string>();
     for (const [name, value] of pairsOf(fields)) map.set(bulkString(name), bulkString(value));
     return { id: bulkString(id), fields: map };

@@ -51,7 +51,7 @@ export async function requireRedis(url = REDIS_URL): Promise<void> {
   try {
     await ping(url);
   } catch (error) {
-    throw new Error(`These tests need a Redis server at ${url} (REDIS_URL), and none answered: ${(error as Error).message}. ${HOW_TO_GET_REDIS}`);
+    throw new Error(`These tests need a Redis server at ${url} (REDIS_URL), and none answered: ${(error as Error).message}. ${HOW_TO_GET_REDIS}`, { cause: error });
   }
 }
 
@@ -119,7 +119,7 @@ export async function deleteKeys(url: string, prefix: string): Promise<void> {
     await client.connect();
     let cursor = '0';
     do {
-      const [next, keys] = (await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)) as [string, string[]];
+      const [next, keys] = (await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000));
       cursor = next;
       if (keys.length > 0) await client.del(...keys);
     } while (cursor !== '0');
@@ -173,8 +173,8 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = server;
-    server.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-5000)));
-    server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-5000)));
+    server.stdout.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-5000)));
+    server.stderr.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-5000)));
     const failed = new Promise<never>((_, reject) => {
       server.once('error', (error) =>
         reject(new Error(`redis-server could not run (${error.message}). Install it: \`apt-get install -y redis-server\`.`)),

@@ -1,0 +1,124 @@
+/**
+ * The backplane's reader where it is hardest: a connection that goes silent without closing
+ * (a dead peer behind a NAT, a half-open TCP connection), and a long run of large entries,
+ * which must cost no memory once delivered. Once per client flavour.
+ */
+import net from 'node:net';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import type { Backplane } from '@ssekit/core';
+import { eventually, freePort } from '@ssekit/test-kit';
+import { createRedisBackplane } from '../src/index.js';
+import { connect, deleteKeys, FLAVOURS, REDIS_URL, requireRedis, uniquePrefix, type TestClient } from './redis.js';
+
+// jest gives no way to start its workers with --expose-gc; a context created after the flag is
+// set gets `gc` as a global all the same.
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+beforeAll(() => requireRedis());
+
+/** A TCP proxy to Redis that can make the connections it holds go silent, without closing them. */
+async function silenceableProxy(target: string): Promise<{ url: string; silence(): void; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket; silent: boolean }>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    const pair = { client, upstream, silent: false };
+    pairs.add(pair);
+    client.on('data', (data) => void (pair.silent || upstream.write(data)));
+    upstream.on('data', (data) => void (pair.silent || client.write(data)));
+    const drop = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  const listenPort = await freePort();
+  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${listenPort}`,
+    // Only the connections open now: a new one (the reader's replacement) goes through.
+    silence: () => {
+      for (const pair of pairs) pair.silent = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const pair of pairs) {
+          pair.client.destroy();
+          pair.upstream.destroy();
+        }
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe.each(FLAVOURS)('the reader on %s', (flavour) => {
+  let prefix: string;
+  const clients: TestClient[] = [];
+  const backplanes: Backplane[] = [];
+  beforeEach(() => {
+    prefix = uniquePrefix(`reader-${flavour}`);
+  });
+  afterEach(async () => {
+    for (const backplane of backplanes.splice(0)) await backplane.close();
+    for (const client of clients.splice(0)) await client.close();
+    await deleteKeys(REDIS_URL, prefix);
+  });
+
+  test('an XREAD on a connection that went silent is given up after blockMs + commandTimeoutMs, and a new connection delivers what it missed', async () => {
+    const proxy = await silenceableProxy(REDIS_URL);
+    try {
+      const viaProxy = await connect(flavour, proxy.url);
+      const direct = await connect(flavour, REDIS_URL);
+      clients.push(viaProxy, direct);
+      const errors: string[] = [];
+      const reading = createRedisBackplane({ client: viaProxy.client, prefix, blockMs: 300, commandTimeoutMs: 300, onError: (error) => errors.push(String(error)) });
+      const publishing = createRedisBackplane({ client: direct.client, prefix });
+      backplanes.push(reading, publishing);
+      const seen: string[] = [];
+      await reading.subscribe('events', (entry) => seen.push(entry.data!));
+      await publishing.publish('events', { id: undefined, event: undefined, data: 'before', raw: true, value: 'before' });
+      await eventually(() => seen.length === 1, 3000, 'the first entry');
+
+      // The reader's connection, and the client's own, stop answering; neither is closed.
+      proxy.silence();
+      const silencedAt = Date.now();
+      await publishing.publish('events', { id: undefined, event: undefined, data: 'while silent', raw: true, value: 'while silent' });
+      await eventually(() => seen.length === 2, 10_000, 'the entry published while the connection was silent');
+      expect(seen).toEqual(['before', 'while silent']);
+      // Not before the XREAD it abandoned could still have returned by itself.
+      expect(Date.now() - silencedAt).toBeGreaterThanOrEqual(300);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/did not return/);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a long run of large entries costs no memory once delivered', async () => {
+    const client = await connect(flavour, REDIS_URL);
+    clients.push(client);
+    // The stream keeps only the newest entries, so Redis holds little of what passes through.
+    const backplane = createRedisBackplane({ client: client.client, prefix, maxLen: 50, readCount: 50 });
+    backplanes.push(backplane);
+    let delivered = 0;
+    await backplane.subscribe('events', () => void delivered++);
+    const data = 'x'.repeat(20 * 1024);
+    const publish = () => backplane.publish('events', { id: undefined, event: undefined, data, raw: true, value: undefined });
+    // A first round lets the heap settle at its working size.
+    for (let i = 0; i < 100; i++) await publish();
+    await eventually(() => delivered === 100, 10_000, 'the warm-up entries');
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const count = 1500; // 30 MB of entry data
+    for (let i = 0; i < count; i++) await publish();
+    await eventually(() => delivered === 100 + count, 30_000, 'every entry');
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    // A reader that kept each XREAD's reply would hold the 30 MB.
+    expect(grown).toBeLessThan(8 * 1024 * 1024);
+  }, 60_000);
+});
