@@ -12,13 +12,16 @@ import path from 'node:path';
 
 const BENCH_DIR = path.resolve(__dirname, '..', 'bench');
 const TIMEOUT_MS = 300_000;
-/** Each server, and how many runs it has in quick mode: every scenario that applies to it. */
+/**
+ * Each server, and how many runs it has in quick mode: every scenario that applies to it (A, A2,
+ * B to F for all of them; G on ssekit only; H on ssekit on node:http, the in-memory baseline).
+ */
 const IMPLEMENTATIONS: Record<string, number> = {
-  'raw node:http': 6,
-  'ssekit on node:http': 8,
-  'ssekit on Express': 7,
-  'ssekit on Fastify': 7,
-  'ssekit on Koa': 7,
+  'raw node:http': 7,
+  'ssekit on node:http': 9,
+  'ssekit on Express': 8,
+  'ssekit on Fastify': 8,
+  'ssekit on Koa': 8,
   // Scenario H only: two instances sharing a feed through the Redis at REDIS_URL.
   'ssekit on node:http, Redis backplane': 1,
 };

@@ -75,7 +75,7 @@ export class Peer {
         this.pending.delete(id);
         reject(new Error(`${this.name}: no answer to ${cmd} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      this.pending.set(id, { resolve: resolve, reject, timer });
       this.child.send({ id, cmd, ...args } satisfies Request);
     });
   }

@@ -6,10 +6,37 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { makeData, nowMicros } from './payload.js';
-import { limitLifetime, serve } from './rpc.js';
+import { limitLifetime, serve, type Request } from './rpc.js';
 import { isImplementation, startServer } from './servers.js';
+
+/** What the `publish` command takes: `count` events of `bytes` bytes of data, at `pace`. */
+export interface PublishArgs {
+  readonly count: number;
+  readonly bytes: number;
+  /**
+   * How the events follow one another. `'burst'`: each as soon as the previous publish resolved,
+   * which is a microtask when the publish is in memory, so every event lands in one turn of the
+   * event loop (and a library that merges a turn's writes to a socket merges them all).
+   * `'macrotask'`: one per turn, `await setImmediate()` between publishes, as events usually
+   * arrive in an app. `{ everyMs }`: on a fixed schedule.
+   */
+  readonly pace: 'burst' | 'macrotask' | { readonly everyMs: number };
+}
+
+/** What the `stats` command answers. */
+export interface ServerStats {
+  /** Streams in the broadcast. */
+  readonly streams: number;
+  /** Whether scenario B's stream is open. */
+  readonly single: boolean;
+  /** CPU (user + system) since the last publish, single-stream run or `mark-cpu` began (or the process did). */
+  readonly cpuMicros: number;
+  readonly memory: NodeJS.MemoryUsage;
+  /** Live handles and requests by type. */
+  readonly handles: Record<string, number>;
+}
 
 const implementation = process.argv[2] ?? '';
 if (!isImplementation(implementation)) {
@@ -59,21 +86,20 @@ serve(async (request) => {
         cpuMicros: cpu.user + cpu.system,
         memory: process.memoryUsage(),
         handles: handles(),
-      };
+      } satisfies ServerStats;
     }
     case 'publish': {
-      // The same loop for every implementation: each event as soon as the previous publish
-      // resolved (a microtask when it returns nothing), or on a fixed schedule.
-      const count = request.count as number;
-      const bytes = request.bytes as number;
-      const intervalMs = request.intervalMs as number;
+      // The same loop for every implementation, so that only the publish differs.
+      const { count, bytes, pace } = request as Request & PublishArgs;
       cpuMark = process.cpuUsage();
       const t0 = nowMicros();
       const start = performance.now();
       for (let seq = 1; seq <= count; seq++) {
         await server.publish(makeData(seq, bytes));
-        if (intervalMs > 0 && seq < count) {
-          const wait = start + seq * intervalMs - performance.now();
+        if (seq === count || pace === 'burst') continue;
+        if (pace === 'macrotask') await nextTurn();
+        else {
+          const wait = start + seq * pace.everyMs - performance.now();
           if (wait > 0) await sleep(wait);
         }
       }

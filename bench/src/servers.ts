@@ -2,7 +2,7 @@
  * The servers under test. Each serves the same two routes in its own natural, documented way:
  *
  * - `GET /events` opens an event stream and joins the broadcast (a channel, or a set of
- *   responses for the baseline): scenarios A, C, D, E, F and G;
+ *   responses for the baseline): scenarios A, A2, C, D, E, F, G and H;
  * - `GET /single` opens the one stream of scenario B, which sends events one after another,
  *   waiting for the socket whenever the implementation lets it.
  *
@@ -44,7 +44,7 @@ export const LABELS: Record<Implementation, string> = {
 
 /**
  * References, not contestants: the baseline's code inside Express and Koa, which shows what
- * the framework itself costs. They run where that cost is the question (A and C).
+ * the framework itself costs. They run where that cost is the question (A, A2 and C).
  */
 export const FRAMEWORK_REFERENCES: readonly Implementation[] = ['express-bare', 'koa-bare'];
 
