@@ -2,10 +2,11 @@
 import type { Config } from 'jest';
 
 // Tests run against each package's source; a separate test proves the built ESM and CJS.
-const swc = (syntax: 'typescript' | 'ecmascript') => [
-  '@swc/jest',
-  { jsc: { parser: { syntax }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: 'inline' },
-] as [string, Record<string, unknown>];
+const swc = (syntax: 'typescript' | 'ecmascript') =>
+  ['@swc/jest', { jsc: { parser: { syntax }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: 'inline' }] as [
+    string,
+    Record<string, unknown>,
+  ];
 
 const config: Config = {
   testEnvironment: 'node',

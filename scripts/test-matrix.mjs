@@ -29,7 +29,8 @@ function parseArgs(argv) {
   }
   const majors = (only.length ? only : Object.keys(NODE_VERSIONS)).filter((major) => !except.has(major));
   for (const major of majors) {
-    if (!NODE_VERSIONS[major]) throw new Error(`No pinned Node.js release for major ${major}; known: ${Object.keys(NODE_VERSIONS).join(', ')}`);
+    if (!NODE_VERSIONS[major])
+      throw new Error(`No pinned Node.js release for major ${major}; known: ${Object.keys(NODE_VERSIONS).join(', ')}`);
   }
   return { majors, jestArgs };
 }
@@ -44,7 +45,11 @@ function runJest(binary, major, jestArgs) {
     JEST_RESULTS_FILE: resultsFile,
   };
   return new Promise((resolve) => {
-    const child = spawn(binary, [path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), ...jestArgs], { cwd: ROOT, env, stdio: 'inherit' });
+    const child = spawn(binary, [path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), ...jestArgs], {
+      cwd: ROOT,
+      env,
+      stdio: 'inherit',
+    });
     child.on('close', (code) => {
       let totals = { passed: 0, failed: 1, skipped: 0 }; // no results file: jest never got to report
       try {
@@ -73,7 +78,9 @@ for (const major of majors) {
 
 console.log('\n[matrix] results');
 for (const run of runs) {
-  console.log(`[matrix] Node.js ${NODE_VERSIONS[run.major]}: ${run.passed} passed, ${run.failed} failed${run.skipped ? `, ${run.skipped} skipped` : ''}`);
+  console.log(
+    `[matrix] Node.js ${NODE_VERSIONS[run.major]}: ${run.passed} passed, ${run.failed} failed${run.skipped ? `, ${run.skipped} skipped` : ''}`,
+  );
 }
 const sum = (key) => runs.reduce((total, run) => total + run[key], 0);
 console.log(`${sum('passed')} passed, ${sum('failed')} failed`);

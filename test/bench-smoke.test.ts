@@ -61,7 +61,10 @@ test(
     for (const [implementation, expectedRuns] of Object.entries(IMPLEMENTATIONS)) {
       const escaped = implementation.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const line = run.output.match(
-        new RegExp(`^  ${escaped} +(\\d+) runs, (\\d+) failed; ([\\d,]+) events checked: (\\d+) lost, (\\d+) duplicated, (\\d+) misordered, (\\d+) unexpected$`, 'm'),
+        new RegExp(
+          `^  ${escaped} +(\\d+) runs, (\\d+) failed; ([\\d,]+) events checked: (\\d+) lost, (\\d+) duplicated, (\\d+) misordered, (\\d+) unexpected$`,
+          'm',
+        ),
       );
       expect({ implementation, line: line?.[0] }).toEqual({ implementation, line: expect.any(String) });
       const [, runs, failed, events, lost, duplicated, misordered, unexpected] = line!;

@@ -56,9 +56,18 @@ describe.each(FRAMEWORKS)('Chromium on %s', (framework) => {
       }
       // On a loaded machine every step is slow: wait as long as events keep arriving or the
       // browser keeps reconnecting, and fail only when nothing moves for 10 s.
-      const state = () => page.evaluate(() => ({ received: (globalThis as unknown as { received: unknown[] }).received.length, opens: (globalThis as unknown as { opens: number }).opens }));
-      await untilDone(async () => (await state()).received >= total, state, { stallMs: 10_000, what: 'event or reconnect in the page' }).catch(async (error: Error) => {
-        const dump = await page.evaluate(() => JSON.stringify(globalThis as unknown as { received: unknown[]; opens: number }, ['received', 'opens', 'id']));
+      const state = () =>
+        page.evaluate(() => ({
+          received: (globalThis as unknown as { received: unknown[] }).received.length,
+          opens: (globalThis as unknown as { opens: number }).opens,
+        }));
+      await untilDone(async () => (await state()).received >= total, state, {
+        stallMs: 10_000,
+        what: 'event or reconnect in the page',
+      }).catch(async (error: Error) => {
+        const dump = await page.evaluate(() =>
+          JSON.stringify(globalThis as unknown as { received: unknown[]; opens: number }, ['received', 'opens', 'id']),
+        );
         throw new Error(`${error.message}\npage: ${dump}\nLast-Event-ID per connection: ${JSON.stringify(lastEventIds)}`);
       });
       await new Promise((resolve) => setTimeout(resolve, 100)); // room for a stray duplicate to show up

@@ -9,7 +9,7 @@ import { TARGETS, eventually, readSse, startApp, type SseReader, type TestApp } 
 
 /** A small deterministic generator, so that a failing run can be replayed exactly. */
 function seeded(seed: number) {
-  return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
 describe.each(TARGETS)('channels on %s', (framework) => {
@@ -33,8 +33,7 @@ describe.each(TARGETS)('channels on %s', (framework) => {
       reader: undefined as SseReader | undefined,
       connects: 0,
     }));
-    const log = (client: (typeof clients)[number]) =>
-      client.seen.concat(client.reader!.events.map((event) => event.id!));
+    const log = (client: (typeof clients)[number]) => client.seen.concat(client.reader!.events.map((event) => event.id!));
     const reconnect = async (client: (typeof clients)[number]) => {
       if (client.reader) {
         client.seen = log(client);
@@ -66,10 +65,12 @@ describe.each(TARGETS)('channels on %s', (framework) => {
     };
     await Promise.all([publisher(), publisher(), churn()]);
 
-    await eventually(() => clients.every((client) => log(client).length >= total), 10_000, 'every client to catch up').catch((error: Error) => {
-      const behind = clients.map((client) => `${client.connects} connects, ${log(client).length} events, last ${log(client).at(-1)}`);
-      throw new Error(`${error.message}: ${behind.join('; ')}`);
-    });
+    await eventually(() => clients.every((client) => log(client).length >= total), 10_000, 'every client to catch up').catch(
+      (error: Error) => {
+        const behind = clients.map((client) => `${client.connects} connects, ${log(client).length} events, last ${log(client).at(-1)}`);
+        throw new Error(`${error.message}: ${behind.join('; ')}`);
+      },
+    );
     const expected = Array.from({ length: total }, (_, i) => String(i + 1));
     let lost = 0;
     let duplicated = 0;
@@ -82,7 +83,9 @@ describe.each(TARGETS)('channels on %s', (framework) => {
     const reconnects = clients.reduce((sum, client) => sum + client.connects - 1, 0);
     expect(reconnects).toBeGreaterThan(5);
     expect({ lost, duplicated }).toEqual({ lost: 0, duplicated: 0 });
-    console.info(`[${framework}] ${clients.length} clients, ${total} events, ${reconnects} reconnects: lost ${lost}, duplicated ${duplicated}`);
+    console.info(
+      `[${framework}] ${clients.length} clients, ${total} events, ${reconnects} reconnects: lost ${lost}, duplicated ${duplicated}`,
+    );
   });
 
   test('the eventsource package reconnects by itself after the server drops it, and misses nothing', async () => {

@@ -219,7 +219,7 @@ describe.each(TARGETS)('contract on %s', (framework) => {
       const big = 'x'.repeat(64 * 1024);
       for (let i = 0; i < 200 && !pending; i++) {
         const sent = stream.send(big);
-        if (await Promise.race([sent, new Promise((resolve) => setTimeout(() => resolve('waiting'), 20))]) === 'waiting') pending = sent;
+        if ((await Promise.race([sent, new Promise((resolve) => setTimeout(() => resolve('waiting'), 20))])) === 'waiting') pending = sent;
       }
       expect(pending).toBeDefined();
       reader.close();
@@ -398,7 +398,10 @@ describe.each(TARGETS)('contract on %s', (framework) => {
         let sentFirst = false;
         piped = stream.pipe({
           [Symbol.asyncIterator]: () => ({
-            next: () => (sentFirst ? new Promise<IteratorResult<string>>(() => {}) : ((sentFirst = true), Promise.resolve({ done: false, value: 'first' }))),
+            next: () =>
+              sentFirst
+                ? new Promise<IteratorResult<string>>(() => {})
+                : ((sentFirst = true), Promise.resolve({ done: false, value: 'first' })),
             return: returned,
           }),
         });

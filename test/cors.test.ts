@@ -241,7 +241,12 @@ interface SourceOutcome {
 function openEventSource(
   page: Page,
   url: string,
-  { hellos = 1, untilError = false, settleMs = 300, flavour = 'native' }: { hellos?: number; untilError?: boolean; settleMs?: number; flavour?: 'native' | 'package' } = {},
+  {
+    hellos = 1,
+    untilError = false,
+    settleMs = 300,
+    flavour = 'native',
+  }: { hellos?: number; untilError?: boolean; settleMs?: number; flavour?: 'native' | 'package' } = {},
 ): Promise<SourceOutcome & { timedOut: boolean }> {
   return page.evaluate(
     ({ url, hellos, untilError, settleMs, flavour }) => {
@@ -452,18 +457,21 @@ describe.each(CORS_FRAMEWORKS)('CORS with credentials on %s', (framework) => {
     expect(headerList(response.headers['access-control-allow-headers'])).toEqual(['last-event-id']);
   });
 
-  test.each(['/private', '/private-throw'])('a 401 from %s before the stream opens carries the CORS headers, so the page can read it', async (path) => {
-    app = await startCorsApp(framework, { origins: [originA.url], allowedHeaders: RECIPE_HEADERS });
-    const response = await plainRequest(`${app.url}${path}`, 'GET', { origin: originA.url });
-    expect(response.status).toBe(401);
-    expect(response.headers['access-control-allow-origin']).toBe(originA.url);
-    expect(response.headers['access-control-allow-credentials']).toBe('true');
-    expect(response.headers['content-type'] ?? '').not.toContain('text/event-stream');
-    const page = await openPage(originA);
-    const outcome = await fetchFromPage(page, `${app.url}${path}`, {});
-    expect(outcome).toMatchObject({ status: 401 });
-    expect(outcome.text).toContain(LOGIN_FIRST);
-  });
+  test.each(['/private', '/private-throw'])(
+    'a 401 from %s before the stream opens carries the CORS headers, so the page can read it',
+    async (path) => {
+      app = await startCorsApp(framework, { origins: [originA.url], allowedHeaders: RECIPE_HEADERS });
+      const response = await plainRequest(`${app.url}${path}`, 'GET', { origin: originA.url });
+      expect(response.status).toBe(401);
+      expect(response.headers['access-control-allow-origin']).toBe(originA.url);
+      expect(response.headers['access-control-allow-credentials']).toBe('true');
+      expect(response.headers['content-type'] ?? '').not.toContain('text/event-stream');
+      const page = await openPage(originA);
+      const outcome = await fetchFromPage(page, `${app.url}${path}`, {});
+      expect(outcome).toMatchObject({ status: 401 });
+      expect(outcome.text).toContain(LOGIN_FIRST);
+    },
+  );
 
   test('without Access-Control-Allow-Credentials, a credentialed EventSource errors and never opens', async () => {
     app = await startCorsApp(framework, { origins: [originA.url], allowedHeaders: RECIPE_HEADERS, credentials: false });

@@ -172,10 +172,26 @@ channel.close();
     requireBuilt('core');
     const result =
       format === 'esm'
-        ? await runNode('esm', script((id) => `await import('${id}')`))
-        : await runNode('cjs', `(async () => {${script((id) => `require('${id}')`)}})().catch((error) => { console.error(error); process.exit(1); });`);
+        ? await runNode(
+            'esm',
+            script((id) => `await import('${id}')`),
+          )
+        : await runNode(
+            'cjs',
+            `(async () => {${script((id) => `require('${id}')`)}})().catch((error) => { console.error(error); process.exit(1); });`,
+          );
     expect(result).toEqual({
-      exported: ['SSE_HEADERS', 'createNodeSink', 'createSseStreamFromSink', 'defineLazyStream', 'kLazyStream', 'lazyStream', 'readLastEventId', 'resolveAdapterOptions', 'resolveStreamOptions'],
+      exported: [
+        'SSE_HEADERS',
+        'createNodeSink',
+        'createSseStreamFromSink',
+        'defineLazyStream',
+        'kLazyStream',
+        'lazyStream',
+        'readLastEventId',
+        'resolveAdapterOptions',
+        'resolveStreamOptions',
+      ],
       subscribed: true,
       sameSseError: true,
       written: 'id: 0\n\n',

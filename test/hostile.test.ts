@@ -129,7 +129,9 @@ function readSseRaw(origin: string, lastEventId: Buffer): Promise<HostileReader>
         const end = buffered.indexOf('\r\n\r\n');
         if (end < 0) return;
         const [statusLine, ...lines] = buffered.subarray(0, end).toString('latin1').split('\r\n');
-        const headers = new Map(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+        const headers = new Map(
+          lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+        );
         head = { status: Number(statusLine!.split(' ')[1]), headers };
         buffered = buffered.subarray(end + 4);
         socket.off('error', reject);

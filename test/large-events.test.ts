@@ -93,7 +93,7 @@ async function readPausing(reader: SseReader, outcome: Outcome): Promise<void> {
   await eventually(() => outcome.waited > 0, 20_000, 'a send to wait for a drain');
   reader.resume();
   const ended = reader.ended.then(() => 'ended' as const);
-  for (let pausedAt = 0; ; ) {
+  for (let pausedAt = 0; ;) {
     // The predicate runs as each chunk arrives, so the stop comes right behind it.
     const next = reader.waitFor(() => reader.text().length - pausedAt >= 1024 * KiB, 10_000);
     if ((await Promise.race([next, ended])) === 'ended') return;
@@ -221,7 +221,11 @@ describe('large events through res.write', () => {
     const outcome = newOutcome();
     const route = sendRounds(outcome, { untilWaited: true });
     const server = http2.createServer((req, res) => {
-      void route({ stream: createSseStream(req, res, { keepAliveMs: 0 }), request: req as unknown as http.IncomingMessage, reject: () => {} });
+      void route({
+        stream: createSseStream(req, res, { keepAliveMs: 0 }),
+        request: req as unknown as http.IncomingMessage,
+        reject: () => {},
+      });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };

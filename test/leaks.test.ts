@@ -52,7 +52,7 @@ function activeResources(): Record<string, number> {
  */
 async function baselineResources(ms = 300): Promise<Record<string, number>> {
   const fewest = activeResources();
-  for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + ms; Date.now() < deadline;) {
     await delay(5);
     const now = activeResources();
     for (const type of Object.keys(fewest)) fewest[type] = Math.min(fewest[type]!, now[type] ?? 0);
@@ -91,8 +91,7 @@ function serverOf(url: string): Server {
   const port = Number(new URL(url).port);
   const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
   const server = handles.find(
-    (handle): handle is Server =>
-      handle instanceof net.Server && (handle.address() as AddressInfo | null)?.port === port,
+    (handle): handle is Server => handle instanceof net.Server && (handle.address() as AddressInfo | null)?.port === port,
   );
   if (!server) throw new Error(`no listening server on port ${port}`);
   return server;

@@ -399,7 +399,10 @@ async function readSseWithin(url: string, ms: number, why: string): Promise<SseR
     return await Promise.race([pending, timedOut]);
   } catch (error) {
     // Whatever arrives later must not leak a connection.
-    pending.then((reader) => reader.close(), () => {});
+    pending.then(
+      (reader) => reader.close(),
+      () => {},
+    );
     throw error;
   } finally {
     clearTimeout(timer);

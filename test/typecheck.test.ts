@@ -88,10 +88,7 @@ test(
 test(
   'a wrong payload and a stale @ts-expect-error both fail tsc',
   async () => {
-    const header = lines(
-      "import type { SseStream } from '@ssekit/core';",
-      'declare const stream: SseStream<{ tick: { n: number } }>;',
-    );
+    const header = lines("import type { SseStream } from '@ssekit/core';", 'declare const stream: SseStream<{ tick: { n: number } }>;');
     const project = tempProject({
       'right.ts': header + lines("void stream.send({ event: 'tick', data: { n: 1 } });"),
       'wrong.ts': header + lines("void stream.send({ event: 'tick', data: 'not a tick' });"),

@@ -56,7 +56,10 @@ function area(url: string, name: string): string {
   if (!url) return name.startsWith('(') ? name : '(native)';
   const at = where(url);
   if (at.startsWith('node:')) return 'node core';
-  return at.split('/').slice(0, at.startsWith('@') ? 2 : 1).join('/');
+  return at
+    .split('/')
+    .slice(0, at.startsWith('@') ? 2 : 1)
+    .join('/');
 }
 
 const functions = new Map<string, number>();

@@ -10,7 +10,9 @@ export interface Request {
   readonly [key: string]: unknown;
 }
 
-export type Reply = { readonly id: number; readonly ok: true; readonly result: unknown } | { readonly id: number; readonly ok: false; readonly error: string };
+export type Reply =
+  | { readonly id: number; readonly ok: true; readonly result: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: string };
 
 /** In a child: answers every request with what `handle` returns or throws. */
 export function serve(handle: (request: Request) => unknown): void {
@@ -20,7 +22,11 @@ export function serve(handle: (request: Request) => unknown): void {
       .then(
         (result) => process.send!({ id: request.id, ok: true, result } satisfies Reply),
         (error: unknown) =>
-          process.send!({ id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies Reply),
+          process.send!({
+            id: request.id,
+            ok: false,
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          } satisfies Reply),
       );
   });
   // The orchestrator is gone (it crashed, or was killed): nothing here may outlive it.

@@ -76,7 +76,15 @@ export function isFramework(value: unknown): value is Framework {
  * ```
  */
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
-  const { framework = 'express', port = 3000, host = 'localhost', redisUrl, redisPrefix = 'ssekit-demo:', instance, ...feedOptions } = options;
+  const {
+    framework = 'express',
+    port = 3000,
+    host = 'localhost',
+    redisUrl,
+    redisPrefix = 'ssekit-demo:',
+    instance,
+    ...feedOptions
+  } = options;
   if (!isFramework(framework)) {
     throw new TypeError(`framework must be one of ${FRAMEWORKS.join(', ')}, not ${String(framework)}.`);
   }

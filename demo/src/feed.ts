@@ -96,15 +96,16 @@ export function createFeed(options: FeedOptions = {}): Feed {
 
   const time = () => new Date().toISOString();
   // A publish rejects while Redis is down; the demo just skips that tick.
-  const skip = (error: unknown) => console.warn(`ssekit demo: an event was not published (${error instanceof Error ? error.message : String(error)})`);
-  const tickTimer = setInterval(() => channel.publish({ event: 'tick', data: { count: ++ticks, time: time(), ...from } }).catch(skip), tickMs);
-  const noticeTimer = setInterval(
-    () => {
-      const texts = backplane ? SHARED_NOTICES : NOTICES;
-      return channel.publish({ event: 'notice', data: { text: texts[notices++ % texts.length]!, time: time(), ...from } }).catch(skip);
-    },
-    noticeMs,
+  const skip = (error: unknown) =>
+    console.warn(`ssekit demo: an event was not published (${error instanceof Error ? error.message : String(error)})`);
+  const tickTimer = setInterval(
+    () => channel.publish({ event: 'tick', data: { count: ++ticks, time: time(), ...from } }).catch(skip),
+    tickMs,
   );
+  const noticeTimer = setInterval(() => {
+    const texts = backplane ? SHARED_NOTICES : NOTICES;
+    return channel.publish({ event: 'notice', data: { text: texts[notices++ % texts.length]!, time: time(), ...from } }).catch(skip);
+  }, noticeMs);
 
   const dropAll = (): number => {
     const count = streams.size;

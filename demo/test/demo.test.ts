@@ -133,31 +133,35 @@ describe('the demo process', () => {
   test.each([
     { how: 'FRAMEWORK=koa', framework: 'koa', args: [], env: { FRAMEWORK: 'koa' } },
     { how: '--framework fastify', framework: 'fastify', args: ['--framework', 'fastify'], env: {} },
-  ])('started with $how, prints its URL and exits 0 on SIGINT with a stream open', async ({ framework, args, env }) => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-      cwd: demoRoot,
-      // REDIS_URL is the Redis tests' own (CI sets it): this demo keeps its feed in memory.
-      env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', REDIS_URL: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child!.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+  ])(
+    'started with $how, prints its URL and exits 0 on SIGINT with a stream open',
+    async ({ framework, args, env }) => {
+      child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+        cwd: demoRoot,
+        // REDIS_URL is the Redis tests' own (CI sets it): this demo keeps its feed in memory.
+        env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', REDIS_URL: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child!.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
 
-    await eventually(() => /listening on http:\/\/\S+/.test(output), 15_000, 'the URL to be printed');
-    expect(output).toContain(`ssekit demo (${framework}) listening on http://127.0.0.1:`);
-    const url = /listening on (http:\/\/\S+)/.exec(output)![1]!;
-    reader = await readSse(`${url}/events`);
-    expect(reader.status).toBe(200);
+      await eventually(() => /listening on http:\/\/\S+/.test(output), 15_000, 'the URL to be printed');
+      expect(output).toContain(`ssekit demo (${framework}) listening on http://127.0.0.1:`);
+      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!;
+      reader = await readSse(`${url}/events`);
+      expect(reader.status).toBe(200);
 
-    child.kill('SIGINT');
-    const exit = await Promise.race([exited, timeout(15_000, `exit after SIGINT; output: ${output}`)]);
-    expect(exit).toEqual({ code: 0, signal: null });
-    await reader.ended;
-  }, 60_000);
+      child.kill('SIGINT');
+      const exit = await Promise.race([exited, timeout(15_000, `exit after SIGINT; output: ${output}`)]);
+      expect(exit).toEqual({ code: 0, signal: null });
+      await reader.ended;
+    },
+    60_000,
+  );
 });
 
 describe('two demo processes with REDIS_URL', () => {
@@ -190,9 +194,11 @@ describe('two demo processes with REDIS_URL', () => {
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once('exit', (code, signal) => resolve({ code, signal })),
     );
-    await eventually(() => /sharing the feed through Redis/.test(output) || child.exitCode !== null, 15_000, 'the URL to be printed').catch((error) => {
-      throw new Error(`${(error as Error).message}; output: ${output}`);
-    });
+    await eventually(() => /sharing the feed through Redis/.test(output) || child.exitCode !== null, 15_000, 'the URL to be printed').catch(
+      (error) => {
+        throw new Error(`${(error as Error).message}; output: ${output}`);
+      },
+    );
     // Without Redis the demo exits with "cannot reach Redis": a failure, never a skip.
     expect(output).toContain(`sharing the feed through Redis at ${redisUrl}`);
     return { child, url: /listening on (http:\/\/\S+)/.exec(output)![1]!, exited, output: () => output };
@@ -203,7 +209,8 @@ describe('two demo processes with REDIS_URL', () => {
     const fromA = `express, pid ${a.child.pid}`;
     const onB = await readSse(`${b.url}/events`);
     readers.push(onB);
-    const tickFrom = (reader: SseReader, from: string) => reader.events.find((event) => event.event === 'tick' && JSON.parse(event.data).from === from);
+    const tickFrom = (reader: SseReader, from: string) =>
+      reader.events.find((event) => event.event === 'tick' && JSON.parse(event.data).from === from);
     // One feed: B's client sees A's ticks and B's own, in one order of ids.
     await onB.waitFor(() => tickFrom(onB, fromA) !== undefined && tickFrom(onB, `koa, pid ${b.child.pid}`) !== undefined, 10_000);
     const ids = onB.events.map((event) => event.id!);

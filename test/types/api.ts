@@ -56,7 +56,16 @@ http2.createServer((req, res) => {
 // SseError: a code from the union, and an optional cause.
 type _code = Expect<Equal<SseError['code'], SseErrorCode>>;
 type _codes = Expect<
-  Equal<SseErrorCode, 'ERR_SSE_INVALID_FIELD' | 'ERR_SSE_INVALID_DATA' | 'ERR_SSE_INVALID_OPTION' | 'ERR_SSE_HEADERS_SENT' | 'ERR_SSE_CLOSED' | 'ERR_SSE_EVENT_TOO_LARGE' | 'ERR_SSE_BACKPLANE_UNAVAILABLE'>
+  Equal<
+    SseErrorCode,
+    | 'ERR_SSE_INVALID_FIELD'
+    | 'ERR_SSE_INVALID_DATA'
+    | 'ERR_SSE_INVALID_OPTION'
+    | 'ERR_SSE_HEADERS_SENT'
+    | 'ERR_SSE_CLOSED'
+    | 'ERR_SSE_EVENT_TOO_LARGE'
+    | 'ERR_SSE_BACKPLANE_UNAVAILABLE'
+  >
 >;
 const error = new SseError('ERR_SSE_INVALID_FIELD', 'message', { cause: new Error('cause') });
 const isError: Error = error;

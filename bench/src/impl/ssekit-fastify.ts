@@ -19,5 +19,10 @@ export async function start(): Promise<BenchServer> {
   await app.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
   // The plugin's preClose hook ends its streams with the `shutdown` option; then Fastify closes
   // the server.
-  return channelServer((app.server.address() as AddressInfo).port, channel, () => single, () => app.close());
+  return channelServer(
+    (app.server.address() as AddressInfo).port,
+    channel,
+    () => single,
+    () => app.close(),
+  );
 }

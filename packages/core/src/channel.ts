@@ -146,7 +146,10 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   constructor(options: ChannelOptions) {
     const { name = 'events', backplane, history, resetEvent = 'reset', maxReplayEvents = 10_000 } = options;
     if (backplane && history) {
-      throw new SseError('ERR_SSE_INVALID_OPTION', 'history configures the default backplane; a backplane of your own keeps its own history.');
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        'history configures the default backplane; a backplane of your own keeps its own history.',
+      );
     }
     if (!Number.isSafeInteger(maxReplayEvents) || maxReplayEvents < 0) {
       throw new SseError('ERR_SSE_INVALID_OPTION', `maxReplayEvents must be a non-negative integer, not ${String(maxReplayEvents)}.`);
@@ -154,14 +157,15 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     formatEvent({ event: resetEvent }); // throws on a name that could not go on the wire
     this.name = name;
     this.ownsBackplane = !backplane;
-    this.backplane =
-      backplane ??
-      createMemoryBackplane({ history: history && 'append' in history ? () => history : history });
+    this.backplane = backplane ?? createMemoryBackplane({ history: history && 'append' in history ? () => history : history });
     this.serialize = options.serialize ?? JSON.stringify;
     this.deserialize = options.deserialize ?? JSON.parse;
     this.resetEvent = resetEvent;
     this.maxReplayEvents = maxReplayEvents;
-    this.onError = options.onError ?? ((error) => console.error('[ssekit] a channel subscriber failed (its filter threw, or its replay did); its stream was closed:', error));
+    this.onError =
+      options.onError ??
+      ((error) =>
+        console.error('[ssekit] a channel subscriber failed (its filter threw, or its replay did); its stream was closed:', error));
 
     const subscription = this.backplane.subscribe(name, this.deliver);
     if (typeof subscription === 'function') this.stopDelivery = subscription;
@@ -220,7 +224,8 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
       } catch (cause) {
         throw new SseError('ERR_SSE_INVALID_DATA', 'The serializer threw on this data.', { cause });
       }
-      if (typeof serialized !== 'string') throw new SseError('ERR_SSE_INVALID_DATA', `The serializer returned ${typeof serialized}, not a string.`);
+      if (typeof serialized !== 'string')
+        throw new SseError('ERR_SSE_INVALID_DATA', `The serializer returned ${typeof serialized}, not a string.`);
     }
     // Validates event and id exactly as they will be written, before the backplane sees them.
     formatEvent({ event, id, data: serialized });

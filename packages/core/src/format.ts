@@ -23,9 +23,7 @@ type NamedMessage<TEvents extends SseEventMap> = {
 }[keyof TEvents & string];
 
 /** The payload type of the default `message` event, or `never` when the map has none. */
-export type SseDefaultData<TEvents extends SseEventMap> = 'message' extends keyof TEvents
-  ? TEvents['message']
-  : never;
+export type SseDefaultData<TEvents extends SseEventMap> = 'message' extends keyof TEvents ? TEvents['message'] : never;
 
 type DefaultMessage<TEvents extends SseEventMap> = SseFields & {
   event?: undefined;
@@ -40,9 +38,7 @@ type DefaultMessage<TEvents extends SseEventMap> = SseFields & {
  * default). A message with an `event` but no `data` is sent with empty data, because clients
  * never dispatch an event without a data line.
  */
-export type SseMessage<TEvents extends SseEventMap = SseEventMap> =
-  | NamedMessage<TEvents>
-  | DefaultMessage<TEvents>;
+export type SseMessage<TEvents extends SseEventMap = SseEventMap> = NamedMessage<TEvents> | DefaultMessage<TEvents>;
 
 /** Options of {@link formatEvent}. */
 export interface FormatOptions {
@@ -107,10 +103,7 @@ export function formatEvent<TEvents extends SseEventMap = SseEventMap>(
     text += 'data: \n';
   }
   if (text === '') {
-    throw new SseError(
-      'ERR_SSE_INVALID_FIELD',
-      'A message needs at least one of data, event, id, retry or comment.',
-    );
+    throw new SseError('ERR_SSE_INVALID_FIELD', 'A message needs at least one of data, event, id, retry or comment.');
   }
   return dispatches ? text + '\n' : text;
 }
@@ -144,10 +137,7 @@ function eventLine(event: unknown): string {
     throw new SseError('ERR_SSE_INVALID_FIELD', 'The event name must be a non-empty string.');
   }
   if (HAS_LINE_BREAK.test(event)) {
-    throw new SseError(
-      'ERR_SSE_INVALID_FIELD',
-      'The event name contains a line break, which would forge extra fields.',
-    );
+    throw new SseError('ERR_SSE_INVALID_FIELD', 'The event name contains a line break, which would forge extra fields.');
   }
   // The default type needs no field: every client treats a missing `event:` as `message`.
   return event === 'message' ? '' : 'event: ' + event + '\n';

@@ -53,7 +53,8 @@ export interface SseStreamGroup {
 }
 
 /** What a stream learns when it asks to open. */
-export type Admission = { readonly admitted: true; readonly farewell: string | undefined } | { readonly admitted: false; readonly body: string };
+export type Admission =
+  { readonly admitted: true; readonly farewell: string | undefined } | { readonly admitted: false; readonly body: string };
 
 /**
  * What a group needs of a stream: to hear it close, and to close it. Core's streams are this;

@@ -33,10 +33,4 @@ export {
 export type { Backplane, BackplaneEntry, BackplanePublish, BackplaneReplay } from './backplane.js';
 export { createMemoryBackplane, type MemoryBackplaneOptions } from './memory-backplane.js';
 export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
-export {
-  createStreamGroup,
-  type SseGroupOptions,
-  type SseLimit,
-  type SseShutdownOptions,
-  type SseStreamGroup,
-} from './group.js';
+export { createStreamGroup, type SseGroupOptions, type SseLimit, type SseShutdownOptions, type SseStreamGroup } from './group.js';

@@ -18,7 +18,10 @@ export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Bac
   const makeHistory =
     typeof options.history === 'function'
       ? options.history
-      : ((historyOptions: MemoryHistoryOptions | undefined) => () => createMemoryHistory(historyOptions))(options.history);
+      : (
+          (historyOptions: MemoryHistoryOptions | undefined) => () =>
+            createMemoryHistory(historyOptions)
+        )(options.history);
   const logs = new Map<string, { history: HistoryStore; listeners: Set<(entry: BackplaneEntry) => void>; position: number }>();
   const logOf = (channel: string) => {
     let log = logs.get(channel);
@@ -33,7 +36,9 @@ export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Bac
       const position = log.position + 1;
       const entryId = id ?? String(position);
       if (log.history.has(entryId)) {
-        return Promise.reject(new SseError('ERR_SSE_INVALID_FIELD', `The id ${JSON.stringify(entryId)} is already in this channel's history.`));
+        return Promise.reject(
+          new SseError('ERR_SSE_INVALID_FIELD', `The id ${JSON.stringify(entryId)} is already in this channel's history.`),
+        );
       }
       log.position = position;
       const entry: BackplaneEntry = { id: entryId, position, event, data, raw, value };

@@ -29,11 +29,7 @@ type Corkable = Socket | FlushableResponse;
  * The sink for every Node response: plain `node:http`, `node:http2` in compatibility mode, and
  * the frameworks built on them (Express, Fastify, Koa), which share this one implementation.
  */
-export function createNodeSink(
-  req: NodeRequest,
-  res: NodeResponse,
-  hooks: NodeSinkHooks = {},
-): SseSink {
+export function createNodeSink(req: NodeRequest, res: NodeResponse, hooks: NodeSinkHooks = {}): SseSink {
   return new NodeSink(req, res as FlushableResponse, hooks.beforeOpen);
 }
 

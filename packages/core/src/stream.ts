@@ -81,8 +81,7 @@ export interface SsePipeOptions {
 
 /** Anything `pipe` can drain: an async iterable (including an object-mode `Readable`) or an iterable. */
 export type SseSource<TEvents extends SseEventMap = SseEventMap> =
-  | AsyncIterable<SseMessage<TEvents> | SseShorthand<TEvents>>
-  | Iterable<SseMessage<TEvents> | SseShorthand<TEvents>>;
+  AsyncIterable<SseMessage<TEvents> | SseShorthand<TEvents>> | Iterable<SseMessage<TEvents> | SseShorthand<TEvents>>;
 
 /** The part of Node's `EventEmitter` that `pipe` uses. */
 export interface EventEmitterLike {
@@ -91,9 +90,7 @@ export interface EventEmitterLike {
 }
 
 /** What `send` accepts besides a message: a bare string, when the `message` event takes one. */
-export type SseShorthand<TEvents extends SseEventMap> = string extends SseDefaultData<TEvents>
-  ? string
-  : never;
+export type SseShorthand<TEvents extends SseEventMap> = string extends SseDefaultData<TEvents> ? string : never;
 
 /**
  * A live Server-Sent Events response: `res.sse`, `reply.sse`, `ctx.sse`, or what
@@ -381,8 +378,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   private async pipeIterable(source: SseSource<TEvents>, { end = true }: SsePipeOptions = {}): Promise<boolean> {
-    const iterator =
-      Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+    const iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
     // A source may sit idle for hours: race each step against the close so that a client
     // leaving stops the source at once, not at its next message.
     let stop!: () => void;

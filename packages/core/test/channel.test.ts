@@ -2,14 +2,7 @@
  * Channels in memory: real streams over in-memory sinks, so ordering, replay and backpressure
  * are exact and fast. The same guarantees are checked over real sockets in test/channel.test.ts.
  */
-import {
-  createChannel,
-  createMemoryBackplane,
-  SseError,
-  type Backplane,
-  type BackplaneEntry,
-  type SseStream,
-} from '@ssekit/core';
+import { createChannel, createMemoryBackplane, SseError, type Backplane, type BackplaneEntry, type SseStream } from '@ssekit/core';
 import { createSseStreamFromSink } from '@ssekit/core/adapter';
 import { createMemorySink, eventually, type MemorySink } from '@ssekit/test-kit';
 
@@ -264,7 +257,7 @@ describe('createChannel', () => {
 
   test('over a lagging backplane, resumes at random moments still give every event exactly once, in order', async () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const channel = createChannel({ backplane: laggingBackplane(() => Math.floor(random() * 4)) });
     const total = 300;
     const clients = Array.from({ length: 8 }, () => ({
@@ -290,11 +283,7 @@ describe('createChannel', () => {
       if (random() < 0.2) await new Promise((resolve) => setTimeout(resolve, 1));
       if (random() < 0.05) reconnect(clients[Math.floor(random() * clients.length)]!);
     }
-    await eventually(
-      () => clients.every((client) => (record(client), client.seen.length >= total)),
-      10_000,
-      'every client to catch up',
-    );
+    await eventually(() => clients.every((client) => (record(client), client.seen.length >= total)), 10_000, 'every client to catch up');
     const expected = Array.from({ length: total }, (_, i) => String(i + 1));
     for (const client of clients) expect(client.seen).toEqual(expected);
     await channel.close();
@@ -308,8 +297,7 @@ describe('typing', () => {
     // Strip the published value, as an entry from another process arrives without it.
     const remote: Backplane = {
       ...inner,
-      subscribe: (channel, listener) =>
-        inner.subscribe(channel, ({ value: _value, ...entry }: BackplaneEntry) => listener(entry)),
+      subscribe: (channel, listener) => inner.subscribe(channel, ({ value: _value, ...entry }: BackplaneEntry) => listener(entry)),
     };
     const channel = createChannel<{ tick: { n: number } }>({ backplane: remote, deserialize });
     const filters = [jest.fn(() => true), jest.fn(() => true)];

@@ -68,7 +68,11 @@ describe('formatEvent: exact output', () => {
     { name: 'data with leading and trailing spaces', message: { data: '  x  ' }, text: 'data:   x  \n\n' },
     { name: 'data with a leading space on a later line', message: { data: 'a\n b' }, text: 'data: a\ndata:  b\n\n' },
     { name: 'empty string data', message: { data: '' }, text: 'data: \n\n' },
-    { name: 'data that looks like fields stays data', message: { data: 'x\n\nevent: evil\nid: 666' }, text: 'data: x\ndata: \ndata: event: evil\ndata: id: 666\n\n' },
+    {
+      name: 'data that looks like fields stays data',
+      message: { data: 'x\n\nevent: evil\nid: 666' },
+      text: 'data: x\ndata: \ndata: event: evil\ndata: id: 666\n\n',
+    },
     // non-string data goes through JSON
     { name: 'object data as JSON', message: { data: { n: 1, s: 'a' } }, text: 'data: {"n":1,"s":"a"}\n\n' },
     { name: 'array data as JSON', message: { data: [1, 'a'] }, text: 'data: [1,"a"]\n\n' },
@@ -236,7 +240,14 @@ describe('formatEvent: serializer', () => {
   test.each([
     { name: 'JSON of a BigInt', data: 1n, serialize: undefined, cause: TypeError },
     { name: 'JSON of a circular object', data: circular, serialize: undefined, cause: TypeError },
-    { name: 'custom serializer that throws', data: { ok: true }, serialize: () => { throw boom; }, cause: Error },
+    {
+      name: 'custom serializer that throws',
+      data: { ok: true },
+      serialize: () => {
+        throw boom;
+      },
+      cause: Error,
+    },
   ])('a serializer that throws gives ERR_SSE_INVALID_DATA with the cause: $name', ({ data, serialize, cause }) => {
     const error = expectSseError(() => formatEvent({ data }, serialize ? { serialize } : undefined), 'ERR_SSE_INVALID_DATA');
     expect(error.cause).toBeInstanceOf(cause);

@@ -83,18 +83,41 @@ const ASCII_CONTROLS = [...Array.from({ length: 0x20 }, (_, code) => String.from
 
 /** The characters and fragments that break naive SSE writers or clients. */
 const NASTY = [
-  '\r', '\n', '\r\n', '\n\r', '\r\r', '\n\n', '\r\n\r\n',
+  '\r',
+  '\n',
+  '\r\n',
+  '\n\r',
+  '\r\r',
+  '\n\n',
+  '\r\n\r\n',
   '\0',
-  '\uD800', '\uDBFF', '\uD83D', // lone high surrogates (U+D83D starts most emoji)
-  '\uDC00', '\uDFFF', '\uDE00', // lone low surrogates
-  '\u2028', '\u2029', '\u0085', '\uFEFF', '\u00A0', '\u3000',
-  ' ', '  ', '\t',
-  ':', ': ', 'data:', 'data: ', 'event: ', 'id: ', 'retry: ', 'message',
+  '\uD800',
+  '\uDBFF',
+  '\uD83D', // lone high surrogates (U+D83D starts most emoji)
+  '\uDC00',
+  '\uDFFF',
+  '\uDE00', // lone low surrogates
+  '\u2028',
+  '\u2029',
+  '\u0085',
+  '\uFEFF',
+  '\u00A0',
+  '\u3000',
+  ' ',
+  '  ',
+  '\t',
+  ':',
+  ': ',
+  'data:',
+  'data: ',
+  'event: ',
+  'id: ',
+  'retry: ',
+  'message',
   ...ASCII_CONTROLS,
 ];
 
-const oneOf = (unit: 'grapheme' | 'grapheme-ascii' | 'binary' | 'binary-ascii') =>
-  fc.string({ unit, minLength: 1, maxLength: 1 });
+const oneOf = (unit: 'grapheme' | 'grapheme-ascii' | 'binary' | 'binary-ascii') => fc.string({ unit, minLength: 1, maxLength: 1 });
 
 /** One unit of text: a nasty character about half the time, any Unicode otherwise. */
 const nastyUnit = fc.oneof(
@@ -131,7 +154,11 @@ const idLike = fc.oneof(
   fc.string({ unit: printableAscii, maxLength: 20 }),
   fc.string({ unit: printableAscii, minLength: 124, maxLength: 132 }),
   fc
-    .tuple(fc.constantFrom('', ' ', '\t', '\0', '\x7f', '\u00e9', '\uFEFF'), fc.string({ unit: printableAscii, maxLength: 10 }), fc.constantFrom('', ' ', '\t', '\n', '\x1f', '\uD800'))
+    .tuple(
+      fc.constantFrom('', ' ', '\t', '\0', '\x7f', '\u00e9', '\uFEFF'),
+      fc.string({ unit: printableAscii, maxLength: 10 }),
+      fc.constantFrom('', ' ', '\t', '\n', '\x1f', '\uD800'),
+    )
     .map(([head, body, tail]) => head + body + tail),
   // A valid-looking id with one bad character inside, where only a full check finds it.
   fc
@@ -165,9 +192,24 @@ const anyRetry = fc.oneof(
   { arbitrary: fc.double(), weight: 2 },
   {
     arbitrary: fc.constantFrom(
-      0, -0, 1, -1, 0.5, 1.5, 1e21, -1e21, Number.MIN_VALUE, Number.EPSILON,
-      Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 1, 2 ** 53, 2 ** 53 + 2, Number.MAX_VALUE,
-      NaN, Infinity, -Infinity,
+      0,
+      -0,
+      1,
+      -1,
+      0.5,
+      1.5,
+      1e21,
+      -1e21,
+      Number.MIN_VALUE,
+      Number.EPSILON,
+      Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER + 1,
+      2 ** 53,
+      2 ** 53 + 2,
+      Number.MAX_VALUE,
+      NaN,
+      Infinity,
+      -Infinity,
     ),
     weight: 2,
   },
@@ -197,15 +239,27 @@ circular.self = circular;
 const anyData = fc.oneof(
   { arbitrary: text(40), weight: 8 },
   { arbitrary: fc.jsonValue({ maxDepth: 2, stringUnit: nastyUnit }), weight: 3 },
-  { arbitrary: fc.anything({ maxDepth: 2, maxKeys: 3, withBigInt: true, withBoxedValues: true, withMap: true, withSet: true, withNullPrototype: true, stringUnit: nastyUnit }), weight: 2 },
-  { arbitrary: fc.constantFrom<unknown>(() => 1, Symbol('s'), circular, 1n, { toJSON: () => undefined }, { toJSON: () => '\r\n' }), weight: 1 },
+  {
+    arbitrary: fc.anything({
+      maxDepth: 2,
+      maxKeys: 3,
+      withBigInt: true,
+      withBoxedValues: true,
+      withMap: true,
+      withSet: true,
+      withNullPrototype: true,
+      stringUnit: nastyUnit,
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.constantFrom<unknown>(() => 1, Symbol('s'), circular, 1n, { toJSON: () => undefined }, { toJSON: () => '\r\n' }),
+    weight: 1,
+  },
 );
 
 /** What the `serialize` option does, described as data so that counterexamples print readably. */
-type SerializerSpec =
-  | undefined
-  | { returns: unknown }
-  | { throws: true };
+type SerializerSpec = undefined | { returns: unknown } | { throws: true };
 
 const anySerializer: fc.Arbitrary<SerializerSpec> = fc.oneof(
   { arbitrary: fc.constant(undefined), weight: 6 },
@@ -230,7 +284,13 @@ type Fields = { comment?: unknown; event?: unknown; id?: unknown; retry?: unknow
 const wildMessage: fc.Arbitrary<unknown> = fc.oneof(
   {
     arbitrary: fc.record(
-      { comment: fc.oneof({ arbitrary: text(), weight: 5 }, { arbitrary: notAString, weight: 1 }), event: anyEvent, id: anyId, retry: anyRetry, data: anyData },
+      {
+        comment: fc.oneof({ arbitrary: text(), weight: 5 }, { arbitrary: notAString, weight: 1 }),
+        event: anyEvent,
+        id: anyId,
+        retry: anyRetry,
+        data: anyData,
+      },
       { requiredKeys: [] },
     ),
     weight: 8,
@@ -286,9 +346,7 @@ interface Decoded {
   errors: string[];
 }
 
-type Expected =
-  | { rejected: SseErrorCode[] }
-  | { rejected: undefined; decoded: Decoded; endsBlock: boolean };
+type Expected = { rejected: SseErrorCode[] } | { rejected: undefined; decoded: Decoded; endsBlock: boolean };
 
 /**
  * What a message must give, from the rules alone: the error codes it may be rejected with, or what
@@ -350,8 +408,7 @@ function expectedOf(message: unknown, serializer: SerializerSpec): Expected {
 }
 
 /** Each lone surrogate replaced by U+FFFD, as a UTF-8 encoder writes it; pairs left alone. */
-const wellFormed = (value: string) =>
-  value.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+const wellFormed = (value: string) => value.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 
 function wellFormedDecoded(decoded: Decoded): Decoded {
   return {
@@ -556,34 +613,30 @@ describe('fuzz: comments', () => {
   test(`4. any string comment gives only comment lines, one per line of the input (${RUNS.comments} runs)`, () => {
     check(
       'comments',
-      fc.property(
-        fc.oneof({ arbitrary: text(60), weight: 9 }, { arbitrary: notAString, weight: 1 }),
-        byteCuts,
-        (comment, cuts) => {
-          executed.comments++;
-          if (typeof comment !== 'string') {
-            expectSseError(attempt(() => formatComment(comment as string)).thrown, ['ERR_SSE_INVALID_FIELD']);
-            expectSseError(attempt(() => formatEvent({ comment } as SseMessage)).thrown, ['ERR_SSE_INVALID_FIELD']);
-            return;
-          }
-          const output = formatComment(comment);
-          assert.equal(formatEvent({ comment }), output);
-          assert.ok(!output.includes('\r'), JSON.stringify(output));
-          const lines = output.slice(0, -1).split('\n');
-          assert.ok(output.endsWith('\n'), JSON.stringify(output));
-          for (const line of lines) assert.ok(line === ':' || line.startsWith(': '), `not a comment line: ${JSON.stringify(output)}`);
-          const expected: Decoded = { events: [], comments: comment.split(LINE_BREAK), retries: [], errors: [] };
-          assert.deepStrictEqual(decodeText(output), expected);
-          assert.deepStrictEqual(decodeBytes(output, cuts), wellFormedDecoded(expected));
-          // Through a stream: one write, and the event after it arrives alone.
-          const { sink, stream } = memoryStream();
-          void stream.comment(comment);
-          void stream.send('after');
-          assert.deepStrictEqual(sink.chunks, [output, 'data: after\n\n']);
-          assert.deepStrictEqual(sink.events, [{ id: undefined, event: undefined, data: 'after' }]);
-          stream.close();
-        },
-      ),
+      fc.property(fc.oneof({ arbitrary: text(60), weight: 9 }, { arbitrary: notAString, weight: 1 }), byteCuts, (comment, cuts) => {
+        executed.comments++;
+        if (typeof comment !== 'string') {
+          expectSseError(attempt(() => formatComment(comment as string)).thrown, ['ERR_SSE_INVALID_FIELD']);
+          expectSseError(attempt(() => formatEvent({ comment } as SseMessage)).thrown, ['ERR_SSE_INVALID_FIELD']);
+          return;
+        }
+        const output = formatComment(comment);
+        assert.equal(formatEvent({ comment }), output);
+        assert.ok(!output.includes('\r'), JSON.stringify(output));
+        const lines = output.slice(0, -1).split('\n');
+        assert.ok(output.endsWith('\n'), JSON.stringify(output));
+        for (const line of lines) assert.ok(line === ':' || line.startsWith(': '), `not a comment line: ${JSON.stringify(output)}`);
+        const expected: Decoded = { events: [], comments: comment.split(LINE_BREAK), retries: [], errors: [] };
+        assert.deepStrictEqual(decodeText(output), expected);
+        assert.deepStrictEqual(decodeBytes(output, cuts), wellFormedDecoded(expected));
+        // Through a stream: one write, and the event after it arrives alone.
+        const { sink, stream } = memoryStream();
+        void stream.comment(comment);
+        void stream.send('after');
+        assert.deepStrictEqual(sink.chunks, [output, 'data: after\n\n']);
+        assert.deepStrictEqual(sink.events, [{ id: undefined, event: undefined, data: 'after' }]);
+        stream.close();
+      }),
     );
   });
 });

@@ -73,7 +73,9 @@ test("HTTP/1.1: a turn's events are one chunk sized in bytes, the stream ends wi
     setTimeout(() => stream.close(), 30);
   });
   try {
-    const text = await exchange(Number(new URL(served.url).port), [GET('/events'), GET('/next')], (received) => received.endsWith('next answered'));
+    const text = await exchange(Number(new URL(served.url).port), [GET('/events'), GET('/next')], (received) =>
+      received.endsWith('next answered'),
+    );
     const [first, second] = text.split(/(?=HTTP\/1\.1 200)/);
     expect(first).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(first).toMatch(/\r\ntransfer-encoding: chunked\r\n/i);
@@ -129,38 +131,41 @@ test('a response whose write() middleware wrapped gets every event through the w
   }
 });
 
-test.each(['open()', 'the first send'])("HTTP/1.1 with Node's own write, opened by %s: a turn's events are one write to the socket, on this Node release too", async (opener) => {
-  // The direct path stands on Node internals that it checks at run time, falling back to
-  // res.write (four socket writes per event) when they differ. A Node release that changed
-  // them would pass every other test, only slower: this one names it. (Node 24 lost the direct
-  // path this way for every stream that opened with an event.)
-  const perTurn: number[] = [];
-  const served = await serveStream((stream, res) => {
-    const socket = res.socket!;
-    let writes = 0;
-    const write = socket.write;
-    socket.write = function (this: typeof socket, ...args: unknown[]) {
-      writes++;
-      return (write as (...a: unknown[]) => boolean).apply(this, args);
-    } as typeof socket.write;
-    if (opener === 'open()') stream.open();
-    const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 5));
-    void (async () => {
-      for (const turn of [['one'], ['two', 'three', 'four'], ['x'.repeat(100_000)]]) {
-        const before = writes;
-        for (const data of turn) void stream.send({ data });
-        await nextTurn();
-        perTurn.push(writes - before);
-      }
-      stream.close();
-    })();
-  });
-  try {
-    const text = await exchange(Number(new URL(served.url).port), [GET('/events')], (received) => received.endsWith('0\r\n\r\n'));
-    expect(unchunk(text.slice(text.indexOf(CRLF + CRLF) + 4)).chunks).toHaveLength(3);
-    // Opened by a send, the first turn also carries the head: one write for each.
-    expect(perTurn).toEqual(opener === 'open()' ? [1, 1, 1] : [2, 1, 1]);
-  } finally {
-    await served.close();
-  }
-});
+test.each(['open()', 'the first send'])(
+  "HTTP/1.1 with Node's own write, opened by %s: a turn's events are one write to the socket, on this Node release too",
+  async (opener) => {
+    // The direct path stands on Node internals that it checks at run time, falling back to
+    // res.write (four socket writes per event) when they differ. A Node release that changed
+    // them would pass every other test, only slower: this one names it. (Node 24 lost the direct
+    // path this way for every stream that opened with an event.)
+    const perTurn: number[] = [];
+    const served = await serveStream((stream, res) => {
+      const socket = res.socket!;
+      let writes = 0;
+      const write = socket.write;
+      socket.write = function (this: typeof socket, ...args: unknown[]) {
+        writes++;
+        return (write as (...a: unknown[]) => boolean).apply(this, args);
+      } as typeof socket.write;
+      if (opener === 'open()') stream.open();
+      const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 5));
+      void (async () => {
+        for (const turn of [['one'], ['two', 'three', 'four'], ['x'.repeat(100_000)]]) {
+          const before = writes;
+          for (const data of turn) void stream.send({ data });
+          await nextTurn();
+          perTurn.push(writes - before);
+        }
+        stream.close();
+      })();
+    });
+    try {
+      const text = await exchange(Number(new URL(served.url).port), [GET('/events')], (received) => received.endsWith('0\r\n\r\n'));
+      expect(unchunk(text.slice(text.indexOf(CRLF + CRLF) + 4)).chunks).toHaveLength(3);
+      // Opened by a send, the first turn also carries the head: one write for each.
+      expect(perTurn).toEqual(opener === 'open()' ? [1, 1, 1] : [2, 1, 1]);
+    } finally {
+      await served.close();
+    }
+  },
+);

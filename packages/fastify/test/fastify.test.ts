@@ -5,7 +5,8 @@ import { SseError } from '@ssekit/core';
 import ssePlugin, { ssePlugin as namedPlugin } from '@ssekit/fastify';
 import { readSse, readSseOverHttp2 } from '@ssekit/test-kit';
 
-const urlOf = (app: { server: Pick<FastifyInstance['server'], 'address'> }) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+const urlOf = (app: { server: Pick<FastifyInstance['server'], 'address'> }) =>
+  `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
 describe('@ssekit/fastify', () => {
   test('the default export and the named ssePlugin are one fastify-plugin', () => {
@@ -49,7 +50,11 @@ describe('@ssekit/fastify', () => {
       await reader.ended;
       expect(reader.events.map((event) => event.data)).toEqual(['ok']);
       expect(lines).toEqual([
-        expect.objectContaining({ msg: 'ssekit: a piped source failed', reqId: expect.any(String), err: expect.objectContaining({ message: 'the source broke' }) }),
+        expect.objectContaining({
+          msg: 'ssekit: a piped source failed',
+          reqId: expect.any(String),
+          err: expect.objectContaining({ message: 'the source broke' }),
+        }),
       ]);
     } finally {
       await app.close();

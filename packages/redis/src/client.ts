@@ -61,7 +61,10 @@ export function wrapClient(client: RedisClient): Connection {
   }
   if (client && isNodeRedis(client)) {
     if (keyPrefixOf(client)) {
-      throw new SseError('ERR_SSE_INVALID_OPTION', 'The node-redis client has a keyPrefix; use the backplane\u2019s prefix option instead.');
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        'The node-redis client has a keyPrefix; use the backplane\u2019s prefix option instead.',
+      );
     }
     return { ready: () => client.isReady, send: (args, signal) => client.sendCommand(args, signal ? { abortSignal: signal } : undefined) };
   }

@@ -8,7 +8,17 @@ import { eventually, readSse, startApp, type TestApp } from '@ssekit/test-kit';
 import Redis from 'ioredis';
 import { createClient } from 'redis';
 import { createRedisBackplane, RedisBackplaneError, type RedisBackplaneOptions } from '../src/index.js';
-import { connect, connectedClients, deleteKeys, REDIS_URL, requireRedis, uniquePrefix, type Flavour, type Protocol, type TestClient } from './redis.js';
+import {
+  connect,
+  connectedClients,
+  deleteKeys,
+  REDIS_URL,
+  requireRedis,
+  uniquePrefix,
+  type Flavour,
+  type Protocol,
+  type TestClient,
+} from './redis.js';
 
 beforeAll(() => requireRedis());
 
@@ -71,7 +81,11 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     await bus.publish('events', { id: undefined, event: undefined, data: undefined, raw: false, value: undefined });
     await bus.publish('events', { id: undefined, event: undefined, data: 'plain\ntext', raw: true, value: 'plain\ntext' });
     const range = (await redis.command('XRANGE', `${prefix}events`, '-', '+')) as Array<[string, string[]]>;
-    expect(range.map(([, fields]) => fields)).toEqual([['e', 'tick', 'd', '{"n":1}', 'r', '0'], ['r', '0'], ['d', 'plain\ntext', 'r', '1']]);
+    expect(range.map(([, fields]) => fields)).toEqual([
+      ['e', 'tick', 'd', '{"n":1}', 'r', '0'],
+      ['r', '0'],
+      ['d', 'plain\ntext', 'r', '1'],
+    ]);
     expect(range[0]![0]).toBe(id);
     expect(await redis.command('TYPE', `${prefix}events`)).toBe('stream');
   });
@@ -86,7 +100,8 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
       await Promise.all(
         [a, b, c].map(async (from, index) => {
           const published: string[] = [];
-          for (let n = 0; n < 50; n++) published.push(await from.publish('events', { id: undefined, event: 'n', data: `${index}:${n}`, raw: true, value: undefined }));
+          for (let n = 0; n < 50; n++)
+            published.push(await from.publish('events', { id: undefined, event: 'n', data: `${index}:${n}`, raw: true, value: undefined }));
           return published;
         }),
       )
@@ -116,7 +131,8 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     const busy = slow.command('BLPOP', `${prefix}nothing`, '0.5');
     const subscribed = collect(bus);
     const ids: string[] = [];
-    for (let n = 0; n < 3; n++) ids.push(await other.publish('events', { id: undefined, event: undefined, data: String(n), raw: true, value: undefined }));
+    for (let n = 0; n < 3; n++)
+      ids.push(await other.publish('events', { id: undefined, event: undefined, data: String(n), raw: true, value: undefined }));
     await busy;
     const { entries } = await subscribed;
     await eventually(() => entries.length === 3, 3000, 'the entries published before Redis answered');
@@ -169,7 +185,8 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
   test('MAXLEN ~ keeps about maxLen entries', async () => {
     const redis = await client();
     const bus = await backplane({ maxLen: 100 }, redis);
-    for (let n = 0; n < 1000; n++) await bus.publish('events', { id: undefined, event: undefined, data: String(n), raw: true, value: undefined });
+    for (let n = 0; n < 1000; n++)
+      await bus.publish('events', { id: undefined, event: undefined, data: String(n), raw: true, value: undefined });
     const length = Number(await redis.command('XLEN', `${prefix}events`));
     expect(length).toBeGreaterThanOrEqual(100);
     expect(length).toBeLessThan(300);
@@ -183,7 +200,9 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
       message: expect.stringContaining('assigns every id itself'),
     });
     await bus.close();
-    await expect(bus.publish('events', { id: undefined, event: undefined, data: 'x', raw: true, value: 'x' })).rejects.toMatchObject({ code: 'ERR_SSE_CLOSED' });
+    await expect(bus.publish('events', { id: undefined, event: undefined, data: 'x', raw: true, value: 'x' })).rejects.toMatchObject({
+      code: 'ERR_SSE_CLOSED',
+    });
     expect(() => bus.subscribe('events', () => {})).toThrow(SseError);
   });
 
@@ -194,7 +213,9 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     await redis.close();
     await eventually(() => !redis.ready(), 1000, 'the client to disconnect');
     const started = Date.now();
-    const error = await bus.publish('events', { id: undefined, event: undefined, data: 'lost?', raw: true, value: 'lost?' }).catch((reason: unknown) => reason);
+    const error = await bus
+      .publish('events', { id: undefined, event: undefined, data: 'lost?', raw: true, value: 'lost?' })
+      .catch((reason: unknown) => reason);
     expect(Date.now() - started).toBeLessThan(200);
     expect(error).toBeInstanceOf(RedisBackplaneError);
     expect(error).toBeInstanceOf(SseError);
@@ -203,8 +224,16 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
 
   test('options are checked, and a client with a key prefix of its own is refused', async () => {
     const redis = await client();
-    for (const bad of [{ maxLen: 0 }, { blockMs: -1 }, { readCount: 1.5 }, { commandTimeoutMs: Number.NaN }, { prefix: 5 as unknown as string }]) {
-      expect(() => createRedisBackplane({ client: redis.client, ...bad })).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION' }));
+    for (const bad of [
+      { maxLen: 0 },
+      { blockMs: -1 },
+      { readCount: 1.5 },
+      { commandTimeoutMs: Number.NaN },
+      { prefix: 5 as unknown as string },
+    ]) {
+      expect(() => createRedisBackplane({ client: redis.client, ...bad })).toThrow(
+        expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION' }),
+      );
     }
     expect(() => createRedisBackplane({ client: {} as never })).toThrow(/ioredis or a node-redis/);
     // The client's own key prefix would apply to some keys of XREAD and not others.
@@ -212,7 +241,9 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
       flavour === 'ioredis'
         ? new Redis(REDIS_URL, { keyPrefix: 'app:', lazyConnect: true })
         : createClient({ url: REDIS_URL, keyPrefix: 'app:' });
-    expect(() => createRedisBackplane({ client: prefixed })).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION', message: expect.stringMatching(/keyPrefix/) }));
+    expect(() => createRedisBackplane({ client: prefixed })).toThrow(
+      expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION', message: expect.stringMatching(/keyPrefix/) }),
+    );
   });
 
   test('close() ends the reader connection it opened, adds no listener to the injected client, and never closes it', async () => {
@@ -246,7 +277,10 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     const feedA = createChannel<{ n: number }>({ backplane: busA });
     const feedB = createChannel<{ n: number }>({ backplane: busB });
     channels.push(feedA, feedB);
-    const [appA, appB] = await Promise.all([startApp('node', ({ stream }) => feedA.subscribe(stream)), startApp('fastify', ({ stream }) => feedB.subscribe(stream))]);
+    const [appA, appB] = await Promise.all([
+      startApp('node', ({ stream }) => feedA.subscribe(stream)),
+      startApp('fastify', ({ stream }) => feedB.subscribe(stream)),
+    ]);
     apps.push(appA, appB);
     const live = await readSse(`${appB.url}/events`);
     await eventually(() => feedB.size === 1);

@@ -11,7 +11,18 @@ import { createRedisBackplane } from '@ssekit/redis';
 import { createChannel, type Backplane, type Channel } from '@ssekit/core';
 import { eventually, readSse, type Framework, type SseReader } from '@ssekit/test-kit';
 import type { InstanceReply, InstanceRequest } from './fixtures/instance.js';
-import { connect, deleteKeys, FLAVOURS, REDIS_URL, requireRedis, startPrivateRedis, uniquePrefix, type Flavour, type PrivateRedis, type TestClient } from './redis.js';
+import {
+  connect,
+  deleteKeys,
+  FLAVOURS,
+  REDIS_URL,
+  requireRedis,
+  startPrivateRedis,
+  uniquePrefix,
+  type Flavour,
+  type PrivateRedis,
+  type TestClient,
+} from './redis.js';
 
 const PACKAGE_ROOT = path.resolve(__dirname, '..');
 const FIXTURE = path.join(__dirname, 'fixtures', 'instance.ts');
@@ -21,7 +32,7 @@ beforeAll(() => requireRedis());
 
 /** A small deterministic generator, so that a failing run can be replayed exactly. */
 function seeded(seed: number) {
-  return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
 /** Compares stream entry ids as Redis orders them. */
@@ -227,10 +238,12 @@ describe.each(FLAVOURS)('instances sharing one Redis, on %s', (flavour) => {
   const channels: Channel<any>[] = [];
 
   const start = (frameworks: readonly Framework[]) =>
-    Promise.all(frameworks.map((framework, index) => startInstance(`${framework}-${index}`, framework, flavour, prefix, redisUrl))).then((started) => {
-      instances.push(...started);
-      return started;
-    });
+    Promise.all(frameworks.map((framework, index) => startInstance(`${framework}-${index}`, framework, flavour, prefix, redisUrl))).then(
+      (started) => {
+        instances.push(...started);
+        return started;
+      },
+    );
   /** Clients spread round-robin over `over`, each subscribed before anything is published. */
   const spread = async (count: number, over: Instance[], random: () => number) => {
     const pick = (not?: Instance) => {
@@ -295,9 +308,13 @@ describe.each(FLAVOURS)('instances sharing one Redis, on %s', (flavour) => {
     expect(results.flatMap((result) => result.failures)).toEqual([]);
     const expected = results.flatMap((result) => result.ids).sort(byStreamOrder);
     expect(new Set(expected).size).toBe(400);
-    await eventually(() => clients.every((client) => client.ids().length >= expected.length), 20_000, 'every client to catch up').catch((error) => {
-      throw new Error(`${(error as Error).message}; got ${clients.map((client) => client.describe(expected)).join(', ')} of ${expected.length}\n${all.map((i) => i.output()).join('\n')}`);
-    });
+    await eventually(() => clients.every((client) => client.ids().length >= expected.length), 20_000, 'every client to catch up').catch(
+      (error) => {
+        throw new Error(
+          `${(error as Error).message}; got ${clients.map((client) => client.describe(expected)).join(', ')} of ${expected.length}\n${all.map((i) => i.output()).join('\n')}`,
+        );
+      },
+    );
     const counts = tally(clients, expected);
     for (const client of clients) expect(client.ids()).toEqual(expected);
     expect(counts).toEqual({ lost: 0, duplicated: 0, foreign: 0 });
@@ -333,9 +350,13 @@ describe.each(FLAVOURS)('instances sharing one Redis, on %s', (flavour) => {
     const results = await Promise.all(survivorsPublish);
     expect(results.flatMap((result) => result.failures)).toEqual([]);
     const expected = [...ids, ...results.flatMap((result) => result.ids)].sort(byStreamOrder);
-    await eventually(() => clients.every((client) => client.ids().length >= expected.length), 20_000, 'every client to catch up').catch((error) => {
-      throw new Error(`${(error as Error).message}; got ${clients.map((client) => client.describe(expected)).join(', ')} of ${expected.length}`);
-    });
+    await eventually(() => clients.every((client) => client.ids().length >= expected.length), 20_000, 'every client to catch up').catch(
+      (error) => {
+        throw new Error(
+          `${(error as Error).message}; got ${clients.map((client) => client.describe(expected)).join(', ')} of ${expected.length}`,
+        );
+      },
+    );
     for (const client of onVictim) {
       expect(client.instance).not.toBe(victim);
       expect(client.connects).toBeGreaterThanOrEqual(2);
@@ -384,14 +405,22 @@ describe.each(FLAVOURS)('instances sharing one Redis, on %s', (flavour) => {
     await publish(60);
     publishing = false;
     await moving;
-    await eventually(() => clients.every((reader) => reader.ids().length >= ids.length), 30_000, 'every client to catch up').catch((error) => {
-      throw new Error(`${(error as Error).message}; got ${clients.map((reader) => reader.describe(ids)).join(', ')} of ${ids.length}\n${all.map((i) => i.output()).join('\n')}`);
-    });
+    await eventually(() => clients.every((reader) => reader.ids().length >= ids.length), 30_000, 'every client to catch up').catch(
+      (error) => {
+        throw new Error(
+          `${(error as Error).message}; got ${clients.map((reader) => reader.describe(ids)).join(', ')} of ${ids.length}\n${all.map((i) => i.output()).join('\n')}`,
+        );
+      },
+    );
     // The publisher's own reader lost Redis too: it said so once, and went on.
-    expect(reported).toEqual([expect.objectContaining({ name: 'RedisBackplaneError', message: expect.stringContaining('keeps retrying from the last id') })]);
+    expect(reported).toEqual([
+      expect.objectContaining({ name: 'RedisBackplaneError', message: expect.stringContaining('keeps retrying from the last id') }),
+    ]);
     const counts = tally(clients, ids);
     for (const reader of clients) expect(reader.ids()).toEqual(ids);
     expect(counts).toEqual({ lost: 0, duplicated: 0, foreign: 0 });
-    console.info(`[${flavour}] Redis restarted after 60 of ${ids.length} events; the publish while down rejected: lost ${counts.lost}, duplicated ${counts.duplicated}`);
+    console.info(
+      `[${flavour}] Redis restarted after 60 of ${ids.length} events; the publish while down rejected: lost ${counts.lost}, duplicated ${counts.duplicated}`,
+    );
   });
 });

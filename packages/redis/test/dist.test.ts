@@ -38,7 +38,8 @@ test.each([
   ['CommonJS', ['-e', probe((id) => `require('${id}')`)]],
 ])('the built package loads as %s', async (_format, args) => {
   for (const file of ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts']) {
-    if (!existsSync(path.join(DIST, file))) throw new Error(`packages/redis/dist/${file} is missing: run \`pnpm build\` at the repository root first.`);
+    if (!existsSync(path.join(DIST, file)))
+      throw new Error(`packages/redis/dist/${file} is missing: run \`pnpm build\` at the repository root first.`);
   }
   await expect(run(args)).resolves.toEqual({
     createRedisBackplane: 'function',

@@ -75,7 +75,13 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
       const direct = await connect(flavour, REDIS_URL);
       clients.push(viaProxy, direct);
       const errors: string[] = [];
-      const reading = createRedisBackplane({ client: viaProxy.client, prefix, blockMs: 300, commandTimeoutMs: 300, onError: (error) => errors.push(String(error)) });
+      const reading = createRedisBackplane({
+        client: viaProxy.client,
+        prefix,
+        blockMs: 300,
+        commandTimeoutMs: 300,
+        onError: (error) => errors.push(String(error)),
+      });
       const publishing = createRedisBackplane({ client: direct.client, prefix });
       backplanes.push(reading, publishing);
       const seen: string[] = [];

@@ -51,7 +51,10 @@ export async function requireRedis(url = REDIS_URL): Promise<void> {
   try {
     await ping(url);
   } catch (error) {
-    throw new Error(`These tests need a Redis server at ${url} (REDIS_URL), and none answered: ${(error as Error).message}. ${HOW_TO_GET_REDIS}`, { cause: error });
+    throw new Error(
+      `These tests need a Redis server at ${url} (REDIS_URL), and none answered: ${(error as Error).message}. ${HOW_TO_GET_REDIS}`,
+      { cause: error },
+    );
   }
 }
 
@@ -93,7 +96,11 @@ export async function connect(flavour: Flavour, url = REDIS_URL, protocol: Proto
       close: async () => void client.disconnect(),
     };
   }
-  const client = createClient({ url, RESP: protocol === 'resp2' ? 2 : 3, socket: { reconnectStrategy: (retries) => Math.min(retries * 50, 500) } });
+  const client = createClient({
+    url,
+    RESP: protocol === 'resp2' ? 2 : 3,
+    socket: { reconnectStrategy: (retries) => Math.min(retries * 50, 500) },
+  });
   client.on('error', () => {});
   await client.connect();
   return {
@@ -119,7 +126,7 @@ export async function deleteKeys(url: string, prefix: string): Promise<void> {
     await client.connect();
     let cursor = '0';
     do {
-      const [next, keys] = (await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000));
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
       cursor = next;
       if (keys.length > 0) await client.del(...keys);
     } while (cursor !== '0');
@@ -184,7 +191,13 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     failed.catch(() => {});
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const up = await Promise.race([ping(url, 500).then(() => true, () => false), failed]);
+      const up = await Promise.race([
+        ping(url, 500).then(
+          () => true,
+          () => false,
+        ),
+        failed,
+      ]);
       if (up) return;
       if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within 10 s:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -16,7 +16,10 @@ export interface MemorySink extends SseSink {
   leave(): void;
 }
 
-export function createMemorySink({ lastEventId, highWaterMark = 16 * 1024 }: { lastEventId?: string; highWaterMark?: number } = {}): MemorySink {
+export function createMemorySink({
+  lastEventId,
+  highWaterMark = 16 * 1024,
+}: { lastEventId?: string; highWaterMark?: number } = {}): MemorySink {
   const chunks: string[] = [];
   const events: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (event) => events.push(event) });
@@ -89,7 +92,7 @@ export function createMemorySink({ lastEventId, highWaterMark = 16 * 1024 }: { l
       stalled = false;
       // What was held back reaches the client now, in order.
       let from = chunks.length;
-      for (let bytes = 0; bytes < buffered; ) bytes += Buffer.byteLength(chunks[--from]!);
+      for (let bytes = 0; bytes < buffered;) bytes += Buffer.byteLength(chunks[--from]!);
       for (const chunk of chunks.slice(from)) parser.feed(chunk);
       buffered = 0;
       const listeners = [...drainListeners];

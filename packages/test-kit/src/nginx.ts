@@ -40,7 +40,10 @@ const STOP_TIMEOUT_MS = 3000;
 export function findNginx(): string {
   const candidates = [
     process.env.NGINX_BIN,
-    ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'nginx')),
+    ...(process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((dir) => path.join(dir, 'nginx')),
     ...SEARCH_PATH.map((dir) => path.join(dir, 'nginx')),
   ];
   for (const candidate of candidates) {
@@ -128,7 +131,8 @@ function renderConfig({
 }): string {
   const proxied = Object.entries(locations).map(([prefix, origin]) => {
     if (!/^\/[\w/-]*\/$/.test(prefix)) throw new Error(`a location must look like /name/, not ${JSON.stringify(prefix)}`);
-    if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(origin)) throw new Error(`an upstream must be http://127.0.0.1:<port>, not ${JSON.stringify(origin)}`);
+    if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(origin))
+      throw new Error(`an upstream must be http://127.0.0.1:<port>, not ${JSON.stringify(origin)}`);
     return [
       `    location ${prefix} {`,
       `      proxy_pass ${origin}/;`,

@@ -104,7 +104,10 @@ export function readSse(url: string, options: ReadOptions = {}): Promise<SseRead
           const timer = setTimeout(() => {
             watchers.delete(watcher);
             const received = chunks.join('');
-            const shown = received.length > 2000 ? `${JSON.stringify(received.slice(0, 1000))} … ${JSON.stringify(received.slice(-1000))}` : JSON.stringify(received);
+            const shown =
+              received.length > 2000
+                ? `${JSON.stringify(received.slice(0, 1000))} … ${JSON.stringify(received.slice(-1000))}`
+                : JSON.stringify(received);
             rejectWait(new Error(`nothing new arrived for ${timeoutMs} ms; received so far (${received.length} characters): ${shown}`));
           }, timeoutMs);
           watchers.add(watcher);

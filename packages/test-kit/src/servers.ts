@@ -5,7 +5,14 @@ import express4 from 'express4';
 import Fastify from 'fastify';
 import Koa from 'koa';
 import Koa2 from 'koa2';
-import { createSseStream, createStreamGroup, type SseLimit, type SseStream, type SseStreamGroup, type SseStreamOptions } from '@ssekit/core';
+import {
+  createSseStream,
+  createStreamGroup,
+  type SseLimit,
+  type SseStream,
+  type SseStreamGroup,
+  type SseStreamOptions,
+} from '@ssekit/core';
 import { sse as expressSse } from '@ssekit/express';
 import ssePlugin from '@ssekit/fastify';
 import { sse as koaSse } from '@ssekit/koa';
@@ -143,7 +150,11 @@ export async function startApp(framework: Framework, route: TestRoute, { options
       app.get('/page', (_request, reply) => void reply.type('text/html').send(page));
       // A synchronous handler: Fastify then waits for the reply to be sent or hijacked.
       app.get('/events', (request, reply) => {
-        run({ stream: reply.sse, request: request.raw, reject: (status, body = '') => void reply.code(status).type('text/plain').send(body) });
+        run({
+          stream: reply.sse,
+          request: request.raw,
+          reject: (status, body = '') => void reply.code(status).type('text/plain').send(body),
+        });
       });
       await app.listen({ port: 0, host: '127.0.0.1' });
       const { port } = app.server.address() as AddressInfo;
@@ -173,7 +184,13 @@ export async function serveHttp(handler: http.RequestListener | http.Server): Pr
   };
 }
 
-async function listen(framework: Framework, server: http.Server, streams: SseStream[], errors: unknown[], group: SseStreamGroup): Promise<TestApp> {
+async function listen(
+  framework: Framework,
+  server: http.Server,
+  streams: SseStream[],
+  errors: unknown[],
+  group: SseStreamGroup,
+): Promise<TestApp> {
   const served = await serveHttp(server);
   return {
     framework,
