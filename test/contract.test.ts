@@ -127,7 +127,7 @@ describe.each(TARGETS)('contract on %s', (framework) => {
           { retry: -1 },
         ]) {
           try {
-            void stream.send(message as never);
+            void stream.send(message);
             attempts.push('no error');
           } catch (error) {
             attempts.push(error instanceof SseError ? error.code : error);

@@ -29,6 +29,7 @@ interface KoaCorsOptions {
   allowHeaders?: string[];
 }
 // @koa/cors ships no types of its own (they are @types/koa__cors, which this repo does not use).
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- typed by hand just above
 const koaCors = require('@koa/cors') as (options?: KoaCorsOptions) => Koa.Middleware;
 
 const CORS_FRAMEWORKS = ['express', 'fastify', 'koa'] as const;

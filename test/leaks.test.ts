@@ -122,7 +122,7 @@ function takeTimerCensus() {
   globalThis.clearTimeout = function clearTimeout(timer: Parameters<typeof realClearTimeout>[0]) {
     if (live.delete(timer)) census.cleared++;
     return realClearTimeout(timer);
-  } as typeof globalThis.clearTimeout;
+  };
   function restore() {
     globalThis.setTimeout = realSetTimeout;
     globalThis.clearTimeout = realClearTimeout;

@@ -279,11 +279,11 @@ async function startH2(
     };
     // Headers can also arrive all at once, in writeHead's object.
     const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => http2.Http2ServerResponse;
-    res.writeHead = ((status: number, ...rest: unknown[]) => {
+    res.writeHead = (status: number, ...rest: unknown[]) => {
       const headers = rest.find((arg) => typeof arg === 'object' && arg !== null);
       if (headers) headerNames.push(...Object.keys(headers).map((name) => name.toLowerCase()));
       return writeHead(status, ...rest);
-    }) as typeof res.writeHead;
+    };
   };
   if (kind === 'node:http2') {
     const server = http2.createServer((req, res) => {

@@ -125,7 +125,7 @@ async function connectRedis(url: string): Promise<Redis> {
     return redis;
   } catch (error) {
     redis.disconnect();
-    throw new Error(`cannot reach Redis at ${url} (${error instanceof Error ? error.message : String(error)}).`);
+    throw new Error(`cannot reach Redis at ${url} (${error instanceof Error ? error.message : String(error)}).`, { cause: error });
   }
 }
 

@@ -12,6 +12,6 @@ export function createFastifyDemo(feed: Feed): FastifyInstance {
   app.register(ssePlugin);
   app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
   app.get('/events', (_request, reply) => feed.serve(reply.sse));
-  app.post('/drop', async () => ({ dropped: feed.dropAll() }));
+  app.post('/drop', () => Promise.resolve({ dropped: feed.dropAll() }));
   return app;
 }

@@ -146,8 +146,8 @@ describe('the demo process', () => {
         child!.once('exit', (code, signal) => resolve({ code, signal })),
       );
       let output = '';
-      child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
-      child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
 
       await eventually(() => /listening on http:\/\/\S+/.test(output), 15_000, 'the URL to be printed');
       expect(output).toContain(`ssekit demo (${framework}) listening on http://127.0.0.1:`);
@@ -189,8 +189,8 @@ describe('two demo processes with REDIS_URL', () => {
     });
     children.push(child);
     let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once('exit', (code, signal) => resolve({ code, signal })),
     );

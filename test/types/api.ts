@@ -39,6 +39,7 @@ void text;
 http.createServer((req, res) => {
   const stream = createSseStream(req, res, { keepAliveMs: 10_000, retryMs: 2000, serialize: JSON.stringify });
   type _default = Expect<Equal<typeof stream, SseStream<SseEventMap>>>;
+  void stream;
   const typed = createSseStream<Events>(req, res);
   type _typed = Expect<Equal<typeof typed, SseStream<Events>>>;
   void typed.send({ event: 'tick', data: { n: 1 } });

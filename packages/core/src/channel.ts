@@ -195,7 +195,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     const lastEventId = options.lastEventId ?? stream.lastEventId;
     const subscriber: Subscriber = {
       stream: stream as FormattedTarget,
-      filter: options.filter as Subscriber['filter'],
+      filter: options.filter,
       // Subscribe first and hold live events, so that none slips between replay and live.
       pending: lastEventId !== undefined || this.ready ? [] : undefined,
       coveredThrough: undefined,

@@ -138,8 +138,8 @@ class StreamGroup implements SseStreamGroup, GroupMembership {
       if (!keyed) this.byKey.set(key, (keyed = new Set()));
       keyed.add(member);
       member.onClose(() => {
-        keyed!.delete(member);
-        if (keyed!.size === 0 && this.byKey.get(key) === keyed) this.byKey.delete(key);
+        keyed.delete(member);
+        if (keyed.size === 0 && this.byKey.get(key) === keyed) this.byKey.delete(key);
       });
     }
     this.members.add(member);

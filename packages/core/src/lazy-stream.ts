@@ -28,7 +28,7 @@ export function lazyStream<THolder extends object>(holder: THolder, create: (hol
  */
 export function defineLazyStream<THolder extends object>(holder: THolder, create: (holder: THolder) => SseStream<any>): void {
   (holder as LazyStreamHolder)[kCreateStream] = create as (holder: object) => SseStream<any>;
-  const prototype: object | null = Object.getPrototypeOf(holder);
+  const prototype = Object.getPrototypeOf(holder) as object | null;
   const target = prototype && prototype !== Object.prototype ? prototype : holder;
   if (!Object.hasOwn(target, 'sse')) Object.defineProperty(target, 'sse', { configurable: true, get: sseGetter });
 }

@@ -44,7 +44,9 @@ function flushAll(): void {
   for (const sink of sinks) sink.flush();
 }
 
-// Node's own write() of a chunk of an HTTP/1.1 body, which the direct path stands in for.
+// Node's own write() of a chunk of an HTTP/1.1 body, which the direct path stands in for. Only
+// compared, never called.
+// eslint-disable-next-line @typescript-eslint/unbound-method
 const nativeWrite = ServerResponse.prototype.write;
 
 // A channel writes the same event to every subscriber: measure and frame it once, not once per
@@ -153,15 +155,10 @@ class NodeSink implements SseSink {
    */
   private directSocket(): Socket | undefined {
     const res = this.res;
-    const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
-    const direct =
-      res instanceof ServerResponse &&
-      res.write === nativeWrite &&
-      res.chunkedEncoding &&
-      // The response holds no bytes of its own (its length is all the socket's).
-      res.writableLength === (socket?.writableLength ?? -1) &&
-      socket?._httpMessage === res;
-    return direct ? socket! : undefined;
+    const socket: (Socket & { _httpMessage?: unknown }) | null = res.socket;
+    if (!socket || !(res instanceof ServerResponse) || res.write !== nativeWrite || !res.chunkedEncoding) return undefined;
+    // The response holds no bytes of its own (its length is all the socket's).
+    return res.writableLength === socket.writableLength && socket._httpMessage === res ? socket : undefined;
   }
 
   reject(status: number, contentType: string, body: string): void {

@@ -228,7 +228,7 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
   if (!isCount(maxEventBytes) || maxEventBytes === 0) {
     throw new SseError('ERR_SSE_INVALID_OPTION', `maxEventBytes must be a positive integer, not ${String(maxEventBytes)}.`);
   }
-  const group = options.group as (SseStreamGroup & Partial<GroupMembership>) | undefined;
+  const group: (SseStreamGroup & Partial<GroupMembership>) | undefined = options.group;
   if (group !== undefined && typeof group.admit !== 'function') {
     throw new SseError('ERR_SSE_INVALID_OPTION', 'group must come from createStreamGroup().');
   }

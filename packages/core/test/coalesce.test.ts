@@ -9,7 +9,7 @@ import { readSse, serveHttp } from '@ssekit/test-kit';
 
 /** Counts the writes a socket hands to the operating system. */
 function countSystemWrites(socket: Socket) {
-  const counted = socket as Socket & { _write: Function; _writev: Function };
+  const counted = socket as Socket & { _write: (...args: unknown[]) => unknown; _writev: (...args: unknown[]) => unknown };
   let writes = 0;
   const write = counted._write;
   const writev = counted._writev;

@@ -115,7 +115,7 @@ test('a response whose write() middleware wrapped gets every event through the w
     // What compression middleware does: replace write on the response itself.
     res.write = function (this: http.ServerResponse, chunk: unknown, ...rest: unknown[]) {
       seen.push(String(chunk));
-      return (write as Function).call(this, chunk, ...rest);
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
     } as typeof res.write;
     stream.open();
     void stream.send('one');
@@ -146,7 +146,7 @@ test.each(['open()', 'the first send'])(
       socket.write = function (this: typeof socket, ...args: unknown[]) {
         writes++;
         return (write as (...a: unknown[]) => boolean).apply(this, args);
-      } as typeof socket.write;
+      };
       if (opener === 'open()') stream.open();
       const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 5));
       void (async () => {

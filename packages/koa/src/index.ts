@@ -94,9 +94,9 @@ export function sse(options: SseKoaOptions = {}): SseMiddleware {
   const create = (ctx: Context) => {
     const beforeOpen = (): void => {
       ctx.respond = false;
-      const onerror = ctx.onerror;
+      const onerror = ctx.onerror.bind(ctx);
       ctx.onerror = (error) => {
-        if (!DISCONNECT_CODES.has((error as NodeJS.ErrnoException | null)?.code ?? '')) onerror.call(ctx, error);
+        if (!DISCONNECT_CODES.has((error as NodeJS.ErrnoException | null)?.code ?? '')) onerror(error);
       };
     };
     return createSseStreamFromSink(createNodeSink(ctx.req, ctx.res, { beforeOpen }), resolved, ctx);

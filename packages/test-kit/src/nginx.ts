@@ -82,7 +82,7 @@ export async function startNginx({ locations, directives = [] }: NginxOptions): 
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';
-      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
         if (stderr.length < 10_000) stderr += chunk;
       });
       const url = `http://127.0.0.1:${port}`;
