@@ -11,4 +11,6 @@ export default defineConfig({
   platform: 'node',
   splitting: false,
   treeshake: true,
+  // `node:http`, not `http`: Deno and bundlers for other runtimes know a Node built-in by it.
+  removeNodeProtocol: false,
 });

@@ -83,7 +83,6 @@ const resolved = new URL(import.meta.resolve('@ssekit/${name}')).pathname;`,
 
 const common = {
   formatEvent: 'function',
-  createSseStream: 'function',
   SseError: 'function',
   sameSseErrorAsCore: true,
   text: 'data: x\n\n',
@@ -92,10 +91,11 @@ const common = {
 
 // The entry point each adapter adds on top of core's API.
 const extras: Record<PackageName, Record<string, unknown>> = {
-  core: { sse: 'undefined', default: 'undefined', ssePlugin: 'undefined' },
-  express: { sse: 'function', default: 'undefined', ssePlugin: 'undefined' },
-  koa: { sse: 'function', default: 'undefined', ssePlugin: 'undefined' },
-  fastify: { sse: 'undefined', default: 'function', ssePlugin: 'function', defaultIsSsePlugin: true },
+  // createSseStream is Node's: core keeps it in @ssekit/core/node, the Node adapters re-export it.
+  core: { sse: 'undefined', default: 'undefined', ssePlugin: 'undefined', createSseStream: 'undefined' },
+  express: { sse: 'function', default: 'undefined', ssePlugin: 'undefined', createSseStream: 'function' },
+  koa: { sse: 'function', default: 'undefined', ssePlugin: 'undefined', createSseStream: 'function' },
+  fastify: { sse: 'undefined', default: 'function', ssePlugin: 'function', defaultIsSsePlugin: true, createSseStream: 'function' },
 };
 
 /** What an application gets from @ssekit/core at run time: deliberate, so pinned here. */
@@ -105,7 +105,6 @@ const CORE_VALUES = [
   'createChannel',
   'createMemoryBackplane',
   'createMemoryHistory',
-  'createSseStream',
   'createStreamGroup',
   'formatComment',
   'formatEvent',
@@ -113,7 +112,12 @@ const CORE_VALUES = [
   'isValidEventId',
 ];
 /** What each adapter adds to core's values, which it re-exports by name. */
-const OWN_VALUES: Record<PackageName, string[]> = { core: [], express: ['sse'], koa: ['sse'], fastify: ['default', 'ssePlugin'] };
+const OWN_VALUES: Record<PackageName, string[]> = {
+  core: [],
+  express: ['createSseStream', 'sse'],
+  koa: ['createSseStream', 'sse'],
+  fastify: ['createSseStream', 'default', 'ssePlugin'],
+};
 
 describe.each(PACKAGES)('@ssekit/%s', (name) => {
   test('dist has ESM, CJS and a declaration file for each', () => {
@@ -141,12 +145,13 @@ describe.each(PACKAGES)('@ssekit/%s', (name) => {
   });
 });
 
-describe.each(['cjs', 'esm'] as const)('@ssekit/core/adapter (%s)', (format) => {
-  // Both entry points must share one copy of core's modules: a stream that the adapter entry
+describe.each(['cjs', 'esm'] as const)('@ssekit/core/adapter and @ssekit/core/node (%s)', (format) => {
+  // The entry points must share one copy of core's modules: a stream that the adapter entry
   // makes is one that the main entry's channel accepts, and its errors are core's SseError.
   const script = (load: (id: string) => string) => `
 const core = ${load('@ssekit/core')};
 const adapter = ${load('@ssekit/core/adapter')};
+const node = ${load('@ssekit/core/node')};
 const chunks = [];
 const sink = {
   lastEventIdHeader: undefined, closedBy: undefined, headersSent: false, bufferedBytes: 0,
@@ -162,6 +167,7 @@ let thrown;
 try { stream.send({ id: 'a\\nb' }); } catch (error) { thrown = error; }
 console.log(JSON.stringify({
   exported: Object.keys(adapter).sort(),
+  node: Object.keys(node).sort(),
   subscribed,
   sameSseError: thrown instanceof core.SseError,
   written: chunks.join(''),
@@ -183,15 +189,16 @@ channel.close();
     expect(result).toEqual({
       exported: [
         'SSE_HEADERS',
-        'createNodeSink',
         'createSseStreamFromSink',
         'defineLazyStream',
+        'failStream',
         'kLazyStream',
         'lazyStream',
         'readLastEventId',
         'resolveAdapterOptions',
         'resolveStreamOptions',
       ],
+      node: ['createNodeSink', 'createSseStream'],
       subscribed: true,
       sameSseError: true,
       written: 'id: 0\n\n',

@@ -10,7 +10,8 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import { createParser } from 'eventsource-parser';
-import { createSseStream, SseError, type SseStream } from '@ssekit/core';
+import { SseError, type SseStream } from '@ssekit/core';
+import { createSseStream } from '@ssekit/core/node';
 import { TARGETS, eventually, readSse, serveHttp, startApp, type SseReader, type TestApp, type TestRoute } from '@ssekit/test-kit';
 
 const KiB = 1024;

@@ -77,6 +77,15 @@ test(
 );
 
 test(
+  "@ssekit/web and core's main entry type-check with a Fetch runtime's types and none of Node's",
+  async () => {
+    const result = await runTsc(path.join(ROOT, 'test', 'types', 'neutral', 'tsconfig.json'));
+    expect(result).toEqual({ code: 0, output: '' });
+  },
+  TIMEOUT_MS + 5_000,
+);
+
+test(
   'the benchmark suite type-checks against the built packages, as an app would',
   async () => {
     const result = await runTsc(path.join(ROOT, 'bench', 'tsconfig.json'));

@@ -1,16 +1,8 @@
 /** The signatures of the core entry points: formatEvent, createSseStream and SseError. */
 import http from 'node:http';
 import http2 from 'node:http2';
-import {
-  createSseStream,
-  formatComment,
-  formatEvent,
-  formatRetry,
-  SseError,
-  type SseErrorCode,
-  type SseEventMap,
-  type SseStream,
-} from '@ssekit/core';
+import { formatComment, formatEvent, formatRetry, SseError, type SseErrorCode, type SseEventMap, type SseStream } from '@ssekit/core';
+import { createSseStream } from '@ssekit/core/node';
 import type { Equal, Expect } from './assert.js';
 
 type Events = { tick: { n: number }; message: string };

@@ -1,6 +1,7 @@
 /** ssekit on plain node:http: createSseStream in a stream group, and a channel. */
 import http from 'node:http';
-import { createChannel, createSseStream, createStreamGroup, type SseStream } from '@ssekit/core';
+import { createChannel, createStreamGroup, type SseStream } from '@ssekit/core';
+import { createSseStream } from '@ssekit/core/node';
 import { channelServer, closeServer, listen, notFound, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {

@@ -4,7 +4,8 @@
  */
 import http from 'node:http';
 import Redis from 'ioredis';
-import { createChannel, createSseStream } from '@ssekit/core';
+import { createChannel } from '@ssekit/core';
+import { createSseStream } from '@ssekit/core/node';
 import { createRedisBackplane } from '@ssekit/redis';
 import { listen, notFound, type BenchServer, type Payloads } from './common.js';
 

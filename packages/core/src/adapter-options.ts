@@ -1,6 +1,7 @@
 import { SseError } from './errors.js';
 import { createStreamGroup, type SseLimit, type SseStreamGroup } from './group.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type SseStream, type SseStreamOptions } from './stream.js';
+import { kFail } from './symbols.js';
 
 /** Options every adapter takes: those of its streams, and a limit over them. */
 export interface SseAdapterOptions<TRequest = any> extends Omit<SseStreamOptions, 'onError'> {
@@ -25,4 +26,13 @@ export function resolveAdapterOptions<TRequest>({ limit, ...options }: SseAdapte
   }
   const streams = options.group ?? createStreamGroup({ limit });
   return { streams, options: resolveStreamOptions({ ...options, group: streams }) };
+}
+
+/**
+ * Closes `stream` with reason `error` after reporting `error` through its `onError`: for an
+ * adapter whose framework hands it a handler that failed (a rejected promise), as a failing
+ * piped source does.
+ */
+export function failStream(stream: SseStream<any>, error: unknown): void {
+  (stream as SseStream<any> & { [kFail](error: unknown): void })[kFail](error);
 }

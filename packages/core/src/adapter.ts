@@ -1,10 +1,9 @@
 /**
  * `@ssekit/core/adapter`, for authors of framework adapters and of sinks for other runtimes:
- * the sink contract, the Node sink, streams made on a sink, option resolution and the lazy
- * `sse` property. Applications need none of it; see docs/extending.md.
+ * the sink contract, streams made on a sink, option resolution and the lazy `sse` property.
+ * The Node sink is in `@ssekit/core/node`. Applications need none of it; see docs/extending.md.
  */
 export type { SseSink } from './sink.js';
-export { createNodeSink, type NodeRequest, type NodeResponse, type NodeSinkHooks } from './node-sink.js';
 export {
   createSseStreamFromSink,
   resolveStreamOptions,
@@ -13,6 +12,6 @@ export {
   type ResolvedStreamOptions,
   type SseShorthand,
 } from './stream.js';
-export { resolveAdapterOptions, type SseAdapterOptions } from './adapter-options.js';
+export { failStream, resolveAdapterOptions, type SseAdapterOptions } from './adapter-options.js';
 export { defineLazyStream, lazyStream, kLazyStream } from './lazy-stream.js';
 export { readLastEventId } from './id.js';

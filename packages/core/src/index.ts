@@ -1,6 +1,8 @@
 /**
- * `@ssekit/core` for applications: streams, channels, backplanes, groups, errors and the
- * serializer. What adapter and sink authors need besides lives in `@ssekit/core/adapter`.
+ * `@ssekit/core` for applications, on every runtime: streams, channels, backplanes, groups,
+ * errors and the serializer. Nothing here imports a Node built-in. Streams on Node's own
+ * responses come from `@ssekit/core/node`; what adapter and sink authors need besides lives in
+ * `@ssekit/core/adapter`.
  */
 export { SseError, type SseErrorCode } from './errors.js';
 export {
@@ -14,14 +16,7 @@ export {
   type SseMessage,
 } from './format.js';
 export { isValidEventId, MAX_EVENT_ID_LENGTH } from './id.js';
-export {
-  createSseStream,
-  type SseCloseReason,
-  type SsePipeOptions,
-  type SseSource,
-  type SseStream,
-  type SseStreamOptions,
-} from './stream.js';
+export { type SseCloseReason, type SsePipeOptions, type SseSource, type SseStream, type SseStreamOptions } from './stream.js';
 export {
   createChannel,
   type Channel,

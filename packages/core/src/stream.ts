@@ -1,4 +1,3 @@
-import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { SseError } from './errors.js';
 import {
   formatComment,
@@ -10,9 +9,9 @@ import {
   type SseMessage,
 } from './format.js';
 import type { GroupMembership, SseStreamGroup } from './group.js';
-import { kCloseFor, kWriteFormatted } from './symbols.js';
+import { kCloseFor, kFail, kWriteFormatted } from './symbols.js';
+import { utf8Length } from './utf8.js';
 import { readLastEventId } from './id.js';
-import { createNodeSink, type NodeRequest, type NodeResponse } from './node-sink.js';
 import type { SseSink } from './sink.js';
 
 /**
@@ -169,26 +168,6 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'x-accel-buffering': 'no',
 });
 
-/**
- * Makes an SSE stream of a `node:http` response, or a `node:http2` one in compatibility mode.
- *
- * @example
- * ```ts
- * http.createServer((req, res) => {
- *   const stream = createSseStream(req, res);
- *   const timer = setInterval(() => stream.send({ event: 'tick', data: Date.now() }), 1000);
- *   stream.onClose(() => clearInterval(timer));
- * });
- * ```
- */
-export function createSseStream<TEvents extends SseEventMap = SseEventMap>(
-  req: NodeRequest,
-  res: NodeResponse,
-  options?: SseStreamOptions,
-): SseStream<TEvents> {
-  return createSseStreamFromSink<TEvents>(createNodeSink(req, res), options, req);
-}
-
 /** Makes an SSE stream on any {@link SseSink}: how adapters and other runtimes plug in. */
 export function createSseStreamFromSink<TEvents extends SseEventMap = SseEventMap>(
   sink: SseSink,
@@ -243,13 +222,11 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
   }
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(options.headers ?? {})) {
-    try {
-      validateHeaderName(name);
-      validateHeaderValue(name, value);
-    } catch (cause) {
-      throw new SseError('ERR_SSE_INVALID_OPTION', `headers has an invalid header: ${JSON.stringify(name)}.`, { cause });
+    const text = typeof value === 'number' ? String(value) : value;
+    if (!HEADER_NAME.test(name) || typeof text !== 'string' || !HEADER_VALUE.test(text)) {
+      throw new SseError('ERR_SSE_INVALID_OPTION', `headers has an invalid header: ${JSON.stringify(name)}.`);
     }
-    headers[name.toLowerCase()] = String(value);
+    headers[name.toLowerCase()] = text;
   }
   Object.assign(headers, SSE_HEADERS);
   let openPrefix = '';
@@ -273,6 +250,11 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
   };
 }
 
+// RFC 9110: a field name is a token; a value is visible characters, spaces and tabs (obs-text
+// included), never a line break or NUL, which could forge a header of its own.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
@@ -285,7 +267,9 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   readonly lastEventId: string | undefined;
   closeReason: SseCloseReason | undefined = undefined;
   opened = false;
-  private keepAlive: NodeJS.Timeout | undefined = undefined;
+  private keepAlive: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When the stream last wrote (monotonic), for the keep-alive: a number, so that no write touches a timer. */
+  private lastWriteAt = 0;
   private drainWaiters: Array<(sent: boolean) => void> | undefined = undefined;
   private closeListeners: Array<(reason: SseCloseReason, stream: SseStream<TEvents>) => void> | undefined = undefined;
   private abort: AbortController | undefined = undefined;
@@ -317,8 +301,9 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     const text = formatEvent(message as SseMessage | string, this.options.format);
     const max = this.options.maxEventBytes;
     // A UTF-16 unit is at most 3 UTF-8 bytes: most events need no byte count at all.
-    if (text.length * 3 > max && Buffer.byteLength(text) > max) {
-      throw new SseError('ERR_SSE_EVENT_TOO_LARGE', `The event is ${Buffer.byteLength(text)} bytes; maxEventBytes is ${max}.`);
+    if (text.length * 3 > max) {
+      const bytes = utf8Length(text);
+      if (bytes > max) throw new SseError('ERR_SSE_EVENT_TOO_LARGE', `The event is ${bytes} bytes; maxEventBytes is ${max}.`);
     }
     return this.write(text);
   }
@@ -399,7 +384,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       return false;
     } catch (error) {
       Promise.resolve(iterator.return?.()).catch(noop);
-      this.fail(error);
+      this[kFail](error);
       return false;
     } finally {
       removeListener();
@@ -412,7 +397,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
         void this.send(message);
       } catch (error) {
         // Thrown back into emit() it would hit whoever emitted; it belongs to this stream.
-        this.fail(error);
+        this[kFail](error);
       }
     };
     emitter.on(event, forward);
@@ -425,7 +410,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   /** A piped source failed: report it, then close the stream. */
-  private fail(error: unknown): void {
+  [kFail](error: unknown): void {
     if (this.closed) return;
     this.options.onError(error, this, this.request);
     this.finish('error');
@@ -446,7 +431,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     }
     const ok = this.opened ? sink.write(chunk) : this.commit(chunk);
     if (this.closeReason !== undefined) return NOT_SENT; // the group refused or ended it
-    this.keepAlive?.refresh();
+    if (this.keepAlive !== undefined) this.lastWriteAt = performance.now();
     if (ok) return SENT;
     return new Promise((resolve) => {
       if (!this.drainWaiters) {
@@ -481,16 +466,33 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     const ok = this.sink.open(headers, first);
     this.opened = true;
     if (keepAliveMs > 0) {
-      this.keepAlive = setTimeout(heartbeat, keepAliveMs, this);
-      this.keepAlive.unref();
+      this.lastWriteAt = performance.now();
+      this.armKeepAlive(keepAliveMs);
     }
     return ok;
   }
 
-  /** Called by the keep-alive timer, which is shared code: no closure per stream. */
+  private armKeepAlive(delayMs: number): void {
+    const timer = (this.keepAlive = setTimeout(heartbeat, delayMs, this));
+    // Node and Bun only: a heartbeat alone must not keep a process alive. Elsewhere timers are
+    // plain numbers, and nothing needs it.
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * Called by the keep-alive timer, which is shared code: no closure per stream. The timer is
+   * set once per idle period, not moved by every write: when it fires early, it waits out the
+   * rest of the period since the last write.
+   */
   beat(): void {
+    const keepAliveMs = this.options.keepAliveMs;
+    const idleMs = performance.now() - this.lastWriteAt;
+    if (idleMs < keepAliveMs) return this.armKeepAlive(keepAliveMs - idleMs);
     // Bytes still queued mean the stream is not idle, only slow: no heartbeat on top of them.
-    if (this.sink.bufferedBytes !== 0) return void this.keepAlive?.refresh();
+    if (this.sink.bufferedBytes !== 0) {
+      this.lastWriteAt = performance.now();
+      return this.armKeepAlive(keepAliveMs);
+    }
     // Sends that wait for a drain while nothing is buffered wait for a drain that already came
     // and went unheard, which no runtime owes us twice. A stream must never freeze on it.
     if (this.drainWaiters) {
@@ -498,6 +500,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       this.drained();
     }
     void this.write(HEARTBEAT);
+    if (this.closeReason === undefined) this.armKeepAlive(keepAliveMs);
   }
 
   // Made once per stream, and only for a stream that ever meets a full socket.

@@ -9,6 +9,9 @@ export const kWriteFormatted = Symbol('ssekit.writeFormatted');
 /** A stream's method that closes it for a given reason, after writing a last formatted text. */
 export const kCloseFor = Symbol('ssekit.closeFor');
 
+/** A stream's method that reports an error through `onError`, then closes with reason `error`. */
+export const kFail = Symbol('ssekit.fail');
+
 /** Where a lazily made stream's factory waits on its holder (Express's `res`, Koa's `ctx`). */
 export const kCreateStream = Symbol('ssekit.createStream');
 

@@ -4,7 +4,8 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { createChannel, createSseStream } from '@ssekit/core';
+import { createChannel } from '@ssekit/core';
+import { createSseStream } from '@ssekit/core/node';
 import { readSse, serveHttp } from '@ssekit/test-kit';
 
 /** Counts the writes a socket hands to the operating system. */

@@ -1,6 +1,7 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { createSseStream, type SseStream } from '@ssekit/core';
+import { type SseStream } from '@ssekit/core';
+import { createSseStream } from '@ssekit/core/node';
 import { eventually, readSseOverHttp2 } from '@ssekit/test-kit';
 
 describe('node:http2 in compatibility mode', () => {

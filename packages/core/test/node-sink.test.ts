@@ -6,7 +6,8 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { createSseStream, type SseStream } from '@ssekit/core';
+import { type SseStream } from '@ssekit/core';
+import { createSseStream } from '@ssekit/core/node';
 import { serveHttp } from '@ssekit/test-kit';
 
 /** Sends `request` on a new connection and collects what comes back until `done` says so. */

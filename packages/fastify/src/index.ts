@@ -1,21 +1,14 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { formatEvent, type SseShutdownOptions, type SseStream, type SseStreamGroup } from '@ssekit/core';
-import {
-  createNodeSink,
-  createSseStreamFromSink,
-  kLazyStream,
-  lazyStream,
-  resolveAdapterOptions,
-  type SseAdapterOptions,
-} from '@ssekit/core/adapter';
+import { createNodeSink } from '@ssekit/core/node';
+import { createSseStreamFromSink, kLazyStream, lazyStream, resolveAdapterOptions, type SseAdapterOptions } from '@ssekit/core/adapter';
 
 // What an application uses, so that it needs no import of @ssekit/core of its own.
 export {
   createChannel,
   createMemoryBackplane,
   createMemoryHistory,
-  createSseStream,
   createStreamGroup,
   formatComment,
   formatEvent,
@@ -51,6 +44,7 @@ export {
   type SseStreamOptions,
   type SubscribeOptions,
 } from '@ssekit/core';
+export { createSseStream } from '@ssekit/core/node';
 
 declare module 'fastify' {
   interface FastifyInstance {

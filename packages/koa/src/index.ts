@@ -1,19 +1,13 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { SseStream, SseStreamGroup } from '@ssekit/core';
-import {
-  createNodeSink,
-  createSseStreamFromSink,
-  defineLazyStream,
-  resolveAdapterOptions,
-  type SseAdapterOptions,
-} from '@ssekit/core/adapter';
+import { createNodeSink } from '@ssekit/core/node';
+import { createSseStreamFromSink, defineLazyStream, resolveAdapterOptions, type SseAdapterOptions } from '@ssekit/core/adapter';
 
 // What an application uses, so that it needs no import of @ssekit/core of its own.
 export {
   createChannel,
   createMemoryBackplane,
   createMemoryHistory,
-  createSseStream,
   createStreamGroup,
   formatComment,
   formatEvent,
@@ -49,6 +43,7 @@ export {
   type SseStreamOptions,
   type SubscribeOptions,
 } from '@ssekit/core';
+export { createSseStream } from '@ssekit/core/node';
 
 declare module 'koa' {
   interface DefaultContext {

@@ -5,14 +5,8 @@ import express4 from 'express4';
 import Fastify from 'fastify';
 import Koa from 'koa';
 import Koa2 from 'koa2';
-import {
-  createSseStream,
-  createStreamGroup,
-  type SseLimit,
-  type SseStream,
-  type SseStreamGroup,
-  type SseStreamOptions,
-} from '@ssekit/core';
+import { createStreamGroup, type SseLimit, type SseStream, type SseStreamGroup, type SseStreamOptions } from '@ssekit/core';
+import { createSseStream } from '@ssekit/core/node';
 import { sse as expressSse } from '@ssekit/express';
 import ssePlugin from '@ssekit/fastify';
 import { sse as koaSse } from '@ssekit/koa';
