@@ -6,6 +6,7 @@ import { createExpressDemo } from './express.js';
 import { createFastifyDemo } from './fastify.js';
 import { createFeed, type Feed, type FeedOptions } from './feed.js';
 import { createKoaDemo } from './koa.js';
+import { createClientFiles, createTokens, type Secure } from './secure.js';
 
 /** The frameworks the demo runs on. */
 export const FRAMEWORKS = ['express', 'fastify', 'koa'] as const;
@@ -41,6 +42,8 @@ export interface DemoOptions extends FeedOptions {
    * @default '<framework>, pid <pid>'
    */
   instance?: string;
+  /** The directory of the built `@ssekit/client` (its dist), which the client page loads. */
+  clientDist: string;
 }
 
 /** A running demo. */
@@ -66,16 +69,17 @@ export function isFramework(value: unknown): value is Framework {
 
 /**
  * Starts the demo app: the page at `/`, the live feed at `/events`, and `POST /drop`, which
- * closes every open stream so that clients reconnect and resume.
+ * closes every open stream so that clients reconnect and resume; and the `@ssekit/client` page at
+ * `/client`, which reads `/secure-events` with a bearer token from `POST /token`.
  *
  * @example
  * ```ts
- * const demo = await startDemo({ framework: 'koa', host: '127.0.0.1', port: 0 });
+ * const demo = await startDemo({ framework: 'koa', host: '127.0.0.1', port: 0, clientDist });
  * console.log(demo.url);
  * await demo.close();
  * ```
  */
-export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
+export async function startDemo(options: DemoOptions): Promise<Demo> {
   const {
     framework = 'express',
     port = 3000,
@@ -83,6 +87,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     redisUrl,
     redisPrefix = 'ssekit-demo:',
     instance,
+    clientDist,
     ...feedOptions
   } = options;
   if (!isFramework(framework)) {
@@ -97,7 +102,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const feed = createFeed({ ...feedOptions, backplane, instance: instance ?? `${framework}, pid ${process.pid}` });
   let server: Listening;
   try {
-    server = await listen(framework, feed, port, host);
+    server = await listen(framework, feed, { tokens: createTokens(), clientFiles: createClientFiles(clientDist) }, port, host);
   } catch (error) {
     await feed.close();
     await releaseRedis();
@@ -129,9 +134,9 @@ async function connectRedis(url: string): Promise<Redis> {
   }
 }
 
-async function listen(framework: Framework, feed: Feed, port: number, host: string): Promise<Listening> {
+async function listen(framework: Framework, feed: Feed, secure: Secure, port: number, host: string): Promise<Listening> {
   if (framework === 'fastify') {
-    const app = createFastifyDemo(feed);
+    const app = createFastifyDemo(feed, secure);
     try {
       await app.listen({ port, host });
     } catch (error) {
@@ -140,7 +145,7 @@ async function listen(framework: Framework, feed: Feed, port: number, host: stri
     }
     return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
   }
-  const server = http.createServer(framework === 'express' ? createExpressDemo(feed) : createKoaDemo(feed).callback());
+  const server = http.createServer(framework === 'express' ? createExpressDemo(feed, secure) : createKoaDemo(feed, secure).callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,11 +1,14 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import ssePlugin from '@ssekit/fastify';
+import { renderClientPage } from './client-page.js';
 import type { Feed } from './feed.js';
 import { renderPage } from './page.js';
+import type { Secure } from './secure.js';
 
-/** The demo on Fastify: the page, the event stream, and the endpoint that drops streams. */
-export function createFastifyDemo(feed: Feed): FastifyInstance {
+/** The demo on Fastify: both pages, the open and the secure stream, tokens, and the drop endpoint. */
+export function createFastifyDemo(feed: Feed, { tokens, clientFiles }: Secure): FastifyInstance {
   const page = renderPage('fastify');
+  const clientPage = renderClientPage('fastify');
   // A request in flight at shutdown leaves a keep-alive socket that close() would otherwise
   // wait on for Fastify's keep-alive timeout, 72 s.
   const app = Fastify({ forceCloseConnections: true });
@@ -13,5 +16,15 @@ export function createFastifyDemo(feed: Feed): FastifyInstance {
   app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
   app.get('/events', (_request, reply) => feed.serve(reply.sse));
   app.post('/drop', () => Promise.resolve({ dropped: feed.dropAll() }));
+  app.get('/client', (_request, reply) => reply.type('text/html; charset=utf-8').send(clientPage));
+  app.get<{ Params: { file: string } }>('/client/:file', (request, reply) => {
+    const text = clientFiles.get(request.params.file);
+    return text === undefined ? reply.code(404).send() : reply.type('text/javascript').send(text);
+  });
+  app.post('/token', () => Promise.resolve(tokens.issue()));
+  app.get('/secure-events', (request, reply) => {
+    if (!tokens.allows(request.headers.authorization)) return reply.code(401).send({ error: 'a fresh token from POST /token, please' });
+    feed.serve(reply.sse);
+  });
   return app;
 }

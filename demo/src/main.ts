@@ -6,6 +6,8 @@
  *   PORT=8080 HOST=0.0.0.0 pnpm demo
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=3001 pnpm demo   instances on one Redis share one feed
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FRAMEWORKS, isFramework, startDemo, type Framework } from './demo.js';
 
 function readFramework(args: readonly string[]): Framework {
@@ -35,6 +37,8 @@ const demo = await startDemo({
   host: process.env.HOST || 'localhost',
   redisUrl: process.env.REDIS_URL || undefined,
   redisPrefix: process.env.REDIS_PREFIX || undefined,
+  // The built client, as a bundler would ship it to the page.
+  clientDist: path.dirname(fileURLToPath(import.meta.resolve('@ssekit/client'))),
 }).catch((error: unknown) => exitWith(error instanceof Error ? error.message : String(error)));
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

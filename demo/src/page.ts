@@ -34,7 +34,8 @@ export function renderPage(framework: string): string {
   <button id="drop" type="button">drop connection</button>
 </header>
 <p>A native <code>EventSource</code> reads <code>/events</code>. Drop the connection: the browser
-reconnects with <code>Last-Event-ID</code>, and the server replays what it missed.</p>
+reconnects with <code>Last-Event-ID</code>, and the server replays what it missed. The
+<a href="/client">@ssekit/client page</a> reads the same feed with a bearer token.</p>
 <p id="note" role="status"></p>
 <p>Ids so far: <span id="continuity">none yet</span></p>
 <ol id="feed"></ol>

@@ -8,9 +8,12 @@ import path from 'node:path';
 import { EventSource } from 'eventsource';
 import Redis from 'ioredis';
 import { eventually, readSse, type SseReader } from '@ssekit/test-kit';
+import { createEventSource, type SseClientError } from '@ssekit/client';
 import { FRAMEWORKS, startDemo, type Demo } from '../src/demo.js';
 
-const FAST = { host: '127.0.0.1', port: 0, tickMs: 20, noticeMs: 50, replayLimit: 50, reconnectMs: 50 };
+// The built client, which the /client page loads (`pnpm test` builds first).
+const CLIENT_DIST = path.resolve(__dirname, '..', '..', 'packages', 'client', 'dist');
+const FAST = { host: '127.0.0.1', port: 0, tickMs: 20, noticeMs: 50, replayLimit: 50, reconnectMs: 50, clientDist: CLIENT_DIST };
 
 const idsOf = (events: ReadonlyArray<{ id?: string | undefined }>) => events.map((event) => Number(event.id));
 const range = (first: number, count: number) => Array.from({ length: count }, (_, index) => first + index);
@@ -92,6 +95,56 @@ describe.each(FRAMEWORKS)('demo on %s', (framework) => {
     const resumed = await read('1');
     const [reset] = await resumed.waitForEvents(1);
     expect(reset!.event).toBe('reset');
+  });
+
+  test('GET /client serves the @ssekit/client page, and /client/index.js the built client it imports', async () => {
+    const page = await fetch(`${demo.url}/client`);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    expect(html).toContain("import { createEventSource } from '/client/index.js'");
+    expect(html).toContain("'/secure-events'");
+    const module = await fetch(`${demo.url}/client/index.js`);
+    expect(module.status).toBe(200);
+    expect(module.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await module.text()).toContain('createEventSource');
+    expect((await fetch(`${demo.url}/client/..%2Fpackage.json`)).status).toBe(404);
+  });
+
+  test('/secure-events answers 401 without a good token, and streams to @ssekit/client with a fresh token on every connect', async () => {
+    expect((await fetch(`${demo.url}/secure-events`)).status).toBe(401);
+    expect((await fetch(`${demo.url}/secure-events`, { headers: { authorization: 'Bearer made-up' } })).status).toBe(401);
+    const issued: string[] = [];
+    const source = createEventSource<{ tick: { count: number } }>(`${demo.url}/secure-events`, {
+      headers: async () => {
+        const { token } = (await (await fetch(`${demo.url}/token`, { method: 'POST' })).json()) as { token: string };
+        issued.push(token);
+        return { authorization: `Bearer ${token}` };
+      },
+      retry: { minMs: 10, maxMs: 50 },
+    });
+    try {
+      const counts: number[] = [];
+      source.on('tick', (data) => counts.push(data.count));
+      await eventually(() => counts.length >= 3, 5000, 'ticks with the first token');
+      await fetch(`${demo.url}/drop`, { method: 'POST' });
+      const before = counts.length;
+      await eventually(() => counts.length >= before + 3, 5000, 'ticks after the reconnect');
+      expect(issued.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(issued).size).toBe(issued.length);
+      expect(counts).toEqual(range(counts[0]!, counts.length));
+    } finally {
+      source.close();
+    }
+    // Without a token the client gets 401, which it takes as fatal.
+    const refused = createEventSource(`${demo.url}/secure-events`);
+    const outcome = await (async () => {
+      try {
+        for await (const _ of refused) void _;
+      } catch (error) {
+        return error as SseClientError;
+      }
+    })();
+    expect(outcome).toMatchObject({ code: 'ERR_SSE_CLIENT_HTTP', status: 401 });
   });
 
   test('POST /drop closes every stream, and an EventSource resumes with no gap and no repeat', async () => {
