@@ -50,6 +50,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
     },
   },
+  // Type tests declare values to take their types: used as types only, by design.
+  { files: ['test/types/**'], rules: { '@typescript-eslint/no-unused-vars': 'off' } },
   { files: ['**/*.cjs', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
   prettier,

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
-const PUBLISHED = ['core', 'express', 'fastify', 'koa', 'redis'] as const;
+const PUBLISHED = ['client', 'core', 'express', 'fastify', 'koa', 'redis', 'web'] as const;
 /** What the consumer project installs besides the tarballs: the peers, and types to check against. */
 const FROM_REGISTRY = [
   'express@^5',
@@ -111,6 +111,8 @@ const express = ${load('@ssekit/express')};
 const fastify = ${load('@ssekit/fastify')};
 const koa = ${load('@ssekit/koa')};
 const redis = ${load('@ssekit/redis')};
+const client = ${load('@ssekit/client')};
+const web = ${load('@ssekit/web')};
 console.log(JSON.stringify({
   event: core.formatEvent({ event: 'tick', data: { n: 1 } }),
   adapter: typeof adapter.createSseStreamFromSink,
@@ -118,6 +120,9 @@ console.log(JSON.stringify({
   fastify: typeof fastify.default,
   koa: typeof koa.sse,
   redis: typeof redis.createRedisBackplane,
+  client: typeof client.createEventSource,
+  web: typeof web.createSseResponse,
+  webChannel: web.createChannel === core.createChannel,
   oneSseError: express.SseError === core.SseError && koa.SseError === core.SseError && fastify.SseError === core.SseError,
 }));
 `;
@@ -128,6 +133,9 @@ console.log(JSON.stringify({
     fastify: 'function',
     koa: 'function',
     redis: 'function',
+    client: 'function',
+    web: 'function',
+    webChannel: true,
     oneSseError: true,
   };
 
@@ -154,6 +162,8 @@ import { sse } from '@ssekit/express';
 import ssePlugin from '@ssekit/fastify';
 import { sse as koaSse } from '@ssekit/koa';
 import { createRedisBackplane } from '@ssekit/redis';
+import { createEventSource } from '@ssekit/client';
+import { createSseResponse } from '@ssekit/web';
 
 type Events = { price: { symbol: string; value: number } };
 const prices = createChannel<Events>({ backplane: createRedisBackplane({ client: new Redis({ lazyConnect: true }) }) });
@@ -172,6 +182,16 @@ fastify.get('/prices', (_request, reply) => void reply.sse.send({ event: 'price'
 const koa = new Koa();
 koa.use(koaSse());
 koa.use((ctx) => void ctx.sse.send('hello'));
+
+// The same map types the browser's end.
+const source = createEventSource<Events>('http://127.0.0.1:3000/prices', { headers: async () => ({ authorization: 'Bearer x' }) });
+source.on('price', (data) => void data.value.toFixed(2));
+// @ts-expect-error no such event
+source.on('nope', () => {});
+source.close();
+
+// A Fetch handler, as Hono, Next.js, Bun and Deno call it.
+export const GET = (request: Request): Response => createSseResponse<Events>(request, (stream) => prices.subscribe(stream));
 
 declare const sink: SseSink;
 const fromSink = createSseStreamFromSink(sink);

@@ -11,7 +11,7 @@ import { BENCH_DIR } from './bench-dir.js';
 import { OTHER_NODES_END, OTHER_NODES_START } from './result-files.js';
 import { baselineOf, type Results } from './results.js';
 import type { BenchRun } from './run.js';
-import { scaleOf, type MetricSpec, type Scenario } from './scenario.js';
+import { scaleOf, target, type MetricSpec, type Scenario, type Target } from './scenario.js';
 import { LABELS, REDIS_SCENARIO_ONLY, type Implementation } from './servers.js';
 import type { Summary } from './stats.js';
 import { format, plain, table } from './tables.js';
@@ -59,7 +59,7 @@ export function renderReport(run: BenchRun, scenarios: readonly Scenario[], elap
 
   const targets = scenarios
     .filter((scenario) => results.has(scenario))
-    .flatMap((scenario) => scenario.targets?.(results.of(scenario, options.impls)) ?? []);
+    .flatMap((scenario) => [...(scenario.targets?.(results.of(scenario, options.impls)) ?? []), ...fetchApiTargets(scenario, results)]);
   if (targets.length) {
     const header = ['target', 'measured', ''];
     const rows = targets.map((target) => [
@@ -224,4 +224,22 @@ function versionOf(name: string): string {
   } catch {
     return '?';
   }
+}
+
+/**
+ * The Fetch API servers' target, on every scenario both ran: @ssekit/web ahead of Hono's own
+ * streamSSE on each headline metric (all of them lower-is-better).
+ */
+function fetchApiTargets(scenario: Scenario, results: Results): Target[] {
+  return scenario.metrics
+    .filter((metric) => metric.headline)
+    .flatMap((metric) => {
+      const ours = results.cell(scenario, 'ssekit-web', metric.key)?.summary.median;
+      const theirs = results.cell(scenario, 'hono-sse', metric.key)?.summary.median;
+      if (ours === undefined && theirs === undefined) return [];
+      const what = `${scenario.id}: ${LABELS['ssekit-web']} ${metric.label} below ${LABELS['hono-sse']}'s`;
+      const measured = (ratio: number) =>
+        `${ratio.toFixed(2)}× (${ours!.toFixed(metric.digits)} vs ${theirs!.toFixed(metric.digits)} ${metric.unit})`;
+      return [target(what, ours === undefined || theirs === undefined ? undefined : ours / theirs, measured, (ratio) => ratio < 1)];
+    });
 }

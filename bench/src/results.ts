@@ -3,7 +3,7 @@
  * median with min and max over the repetitions, and the ratio to the scenario's baseline.
  */
 import type { Metrics, Scenario } from './scenario.js';
-import { REDIS_SCENARIO_ONLY, type Implementation } from './servers.js';
+import { FETCH_API, REDIS_SCENARIO_ONLY, type Implementation } from './servers.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface Cell {
@@ -63,7 +63,7 @@ export class Results {
   /** `scenario`'s results, for its targets, over the servers of this bench run. */
   of(scenario: Scenario, impls: readonly Implementation[]): ScenarioResults {
     return {
-      ssekit: impls.filter((impl) => impl.startsWith('ssekit-') && !REDIS_SCENARIO_ONLY.includes(impl)),
+      ssekit: impls.filter((impl) => impl.startsWith('ssekit-') && !REDIS_SCENARIO_ONLY.includes(impl) && !FETCH_API.includes(impl)),
       runs: (impl) => this.runs(scenario, impl),
       median: (impl, key) => this.cell(scenario, impl, key)?.summary.median,
       ratio: (impl, key) => this.cell(scenario, impl, key)?.ratio?.median,

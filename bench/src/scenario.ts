@@ -6,7 +6,7 @@
 import type { LoadClients, ReaderTotals } from './load-clients.js';
 import type { ScenarioResults } from './results.js';
 import type { ServerProcess } from './server-process.js';
-import { FRAMEWORK_REFERENCES, REDIS_SCENARIO_ONLY, type Implementation } from './servers.js';
+import { FETCH_API, FRAMEWORK_REFERENCES, REDIS_SCENARIO_ONLY, type Implementation } from './servers.js';
 
 /** One run's figures, by metric key. */
 export type Metrics = Record<string, number>;
@@ -86,6 +86,9 @@ export const everyServer = (impl: Implementation): boolean => !REDIS_SCENARIO_ON
 
 /** Every server but the bare-framework references. */
 export const contestants = (impl: Implementation): boolean => everyServer(impl) && !FRAMEWORK_REFERENCES.includes(impl);
+
+/** The contestants on Node's own responses: E and F, which the Fetch API servers do not run. */
+export const nodeContestants = (impl: Implementation): boolean => contestants(impl) && !FETCH_API.includes(impl);
 
 /** A target on one measured value; not measured when the value is missing (its runs failed). */
 export function target(what: string, value: number | undefined, shown: (value: number) => string, met: (value: number) => boolean): Target {

@@ -25,6 +25,8 @@ export const IMPLEMENTATIONS = [
   'express-bare',
   'koa-bare',
   'ssekit-redis',
+  'ssekit-web',
+  'hono-sse',
 ] as const;
 export type Implementation = (typeof IMPLEMENTATIONS)[number];
 
@@ -40,6 +42,8 @@ export const LABELS: Record<Implementation, string> = {
   'express-bare': 'Express by hand',
   'koa-bare': 'Koa by hand',
   'ssekit-redis': 'ssekit on node:http, Redis backplane',
+  'ssekit-web': 'ssekit on Hono (@ssekit/web)',
+  'hono-sse': "Hono's streamSSE",
 };
 
 /**
@@ -52,7 +56,14 @@ export const FRAMEWORK_REFERENCES: readonly Implementation[] = ['express-bare', 
 export const REDIS_SCENARIO_ONLY: readonly Implementation[] = ['ssekit-redis'];
 
 /** The other libraries: their failed runs are findings about them, not a failed benchmark. */
-export const PEERS: readonly Implementation[] = ['better-sse', 'fastify-sse'];
+export const PEERS: readonly Implementation[] = ['better-sse', 'fastify-sse', 'hono-sse'];
+
+/**
+ * The Fetch API servers, both on Hono's node server: @ssekit/web and Hono's own helper. They run
+ * A to D, where their target is each other; their stream is a web ReadableStream that the node
+ * server pumps, so they are no contestant for the Node adapters' targets.
+ */
+export const FETCH_API: readonly Implementation[] = ['ssekit-web', 'hono-sse'];
 
 /** Only ssekit has a call that ends every open stream: scenario G runs on these. */
 export const SHUTDOWN_CAPABLE: readonly Implementation[] = ['ssekit-node', 'ssekit-express', 'ssekit-fastify', 'ssekit-koa'];

@@ -10,7 +10,7 @@
  * readers), near what this 2-core machine sustains through Node's HTTP client. Quick mode keeps
  * the aggregate rate with its fewer readers, so its interval is shorter.
  */
-import { contestants, defineScenario, target, type ScenarioRun, type Target } from '../scenario.js';
+import { defineScenario, nodeContestants, target, type ScenarioRun, type Target } from '../scenario.js';
 import { LABELS } from '../servers.js';
 import { percentile } from '../stats.js';
 
@@ -76,7 +76,7 @@ export const slowClients = defineScenario({
     { key: 'readersWallMs', label: 'readers done after', unit: 'ms', digits: 0 },
     { key: 'slowDropped', label: 'slow clients cut off', unit: '', digits: 0 },
   ],
-  applies: contestants,
+  applies: nodeContestants,
   async run(run) {
     // The control: the same readers and events, no stalled client, in a server process of its
     // own. What a server's RSS grows by there (V8 sizing its heap to the allocation rate, the

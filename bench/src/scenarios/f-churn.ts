@@ -1,6 +1,6 @@
 /** F. Churn: thousands of connect-and-disconnect cycles; nothing may stay behind. */
 import { RunFailure } from '../run-failure.js';
-import { contestants, defineScenario, type Target } from '../scenario.js';
+import { defineScenario, nodeContestants, type Target } from '../scenario.js';
 import type { ServerProcess } from '../server-process.js';
 import { LABELS } from '../servers.js';
 import { median } from '../stats.js';
@@ -19,7 +19,7 @@ export const churn = defineScenario({
     { key: 'handlesAfter', label: 'handles after', unit: '', digits: 0 },
     { key: 'streamsAfter', label: 'streams left', unit: '', digits: 0 },
   ],
-  applies: contestants,
+  applies: nodeContestants,
   run: ({ withServer, clients, scale }) =>
     withServer(async (server) => {
       const cycle = async (cycles: number) => {
