@@ -11,7 +11,7 @@ import tseslint from 'typescript-eslint';
 const TEST_CODE = ['**/test/**', 'test/**', 'demo/**', 'bench/**', 'packages/test-kit/**'];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.node-versions/**', 'coverage/**', 'bench/profiles/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '.node-versions/**', 'coverage/**', 'bench/profiles/**', '**/.next/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -52,7 +52,7 @@ export default tseslint.config(
   },
   // Type tests declare values to take their types: used as types only, by design.
   { files: ['test/types/**'], rules: { '@typescript-eslint/no-unused-vars': 'off' } },
-  { files: ['**/*.cjs', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/*.cjs', '**/*.mjs', '**/*.js'], ...tseslint.configs.disableTypeChecked },
   { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
   prettier,
 );
