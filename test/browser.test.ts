@@ -48,7 +48,9 @@ describe.each(FRAMEWORKS)('Chromium on %s', (framework) => {
     const page = await browser.newPage();
     try {
       await page.goto(`${app.url}/page`);
-      await page.waitForFunction(() => (globalThis as unknown as { opens: number }).opens === 1);
+      // At least: the server drops the first stream after 150 ms, and on a loaded machine the
+      // browser may have reconnected before the page is polled.
+      await page.waitForFunction(() => (globalThis as unknown as { opens: number }).opens >= 1);
       const total = 80;
       for (let n = 1; n <= total; n++) {
         await feed.publish({ event: 'tick', data: { n } });
