@@ -1,3 +1,5 @@
+import { ADD_ROW, PAGE_STYLE } from './page.js';
+
 /**
  * The demo's second page: the same feed through `@ssekit/client` instead of the native
  * EventSource, from `/secure-events`, which answers only a request with a bearer token. The
@@ -13,19 +15,7 @@ export function renderClientPage(framework: string): string {
 <title>ssekit demo: @ssekit/client (${framework})</title>
 <link rel="icon" href="data:,">
 <style>
-  :root { color-scheme: light dark; font-family: system-ui, sans-serif; }
-  body { max-width: 48rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.4; }
-  header { display: flex; align-items: center; gap: 1rem; flex-wrap: wrap; }
-  h1 { font-size: 1.4rem; margin: 0; }
-  #state { padding: 0.15rem 0.7rem; border-radius: 1rem; font-weight: 600; background: #f9a825; color: #000; }
-  #state[data-state="open"] { background: #2e7d32; color: #fff; }
-  #state[data-state="closed"] { background: #c62828; color: #fff; }
-  #note { padding: 0.5rem 0.8rem; border-left: 4px solid #f9a825; background: #f9a82522; }
-  #note:empty { display: none; }
-  ol { list-style: none; padding: 0; font-family: ui-monospace, monospace; font-size: 0.9rem; }
-  li { display: grid; grid-template-columns: minmax(4rem, max-content) 5rem 1fr; gap: 0.5rem; padding: 0.2rem 0; border-bottom: 1px solid #8884; }
-  li.marker { display: block; text-align: center; color: #888; }
-</style>
+${PAGE_STYLE}</style>
 </head>
 <body>
 <header>
@@ -49,18 +39,7 @@ the connection, and it reconnects with the next token and <code>Last-Event-ID</c
   let tokens = 0;
   let opens = 0;
 
-  function addRow(className, cells) {
-    const row = document.createElement('li');
-    row.className = className;
-    for (const text of cells) {
-      const cell = document.createElement('span');
-      cell.textContent = text;
-      row.append(cell);
-    }
-    feed.prepend(row);
-    while (feed.children.length > 200) feed.lastElementChild.remove();
-  }
-
+${ADD_ROW}
   async function token() {
     const response = await fetch('/token', { method: 'POST' });
     const { token } = await response.json();

@@ -1,17 +1,5 @@
-/**
- * The demo page: one self-contained HTML document whose native `EventSource` shows the feed
- * at `/events`, the connection state, and whether ids ever skip or repeat.
- */
-export function renderPage(framework: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ssekit demo (${framework})</title>
-<link rel="icon" href="data:,">
-<style>
-  :root { color-scheme: light dark; font-family: system-ui, sans-serif; }
+/** The look both demo pages share. */
+export const PAGE_STYLE = `  :root { color-scheme: light dark; font-family: system-ui, sans-serif; }
   body { max-width: 48rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.4; }
   header { display: flex; align-items: center; gap: 1rem; flex-wrap: wrap; }
   h1 { font-size: 1.4rem; margin: 0; }
@@ -25,7 +13,36 @@ export function renderPage(framework: string): string {
   li { display: grid; grid-template-columns: minmax(4rem, max-content) 5rem 1fr; gap: 0.5rem; padding: 0.2rem 0; border-bottom: 1px solid #8884; }
   li.notice { color: #1565c0; }
   li.marker { display: block; text-align: center; color: #888; }
-</style>
+`;
+
+/** The page script's one helper both pages share: a row at the top of the feed, at most 200 kept. */
+export const ADD_ROW = `  function addRow(className, cells) {
+    const row = document.createElement('li');
+    row.className = className;
+    for (const text of cells) {
+      const cell = document.createElement('span');
+      cell.textContent = text;
+      row.append(cell);
+    }
+    feed.prepend(row);
+    while (feed.children.length > 200) feed.lastElementChild.remove();
+  }
+`;
+
+/**
+ * The demo page: one self-contained HTML document whose native `EventSource` shows the feed
+ * at `/events`, the connection state, and whether ids ever skip or repeat.
+ */
+export function renderPage(framework: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ssekit demo (${framework})</title>
+<link rel="icon" href="data:,">
+<style>
+${PAGE_STYLE}</style>
 </head>
 <body>
 <header>
@@ -44,7 +61,6 @@ reconnects with <code>Last-Event-ID</code>, and the server replays what it misse
   const note = document.getElementById('note');
   const continuity = document.getElementById('continuity');
   const feed = document.getElementById('feed');
-  const MAX_ROWS = 200;
   let lastId;
   let opens = 0;
   let broken = false;
@@ -54,18 +70,7 @@ reconnects with <code>Last-Event-ID</code>, and the server replays what it misse
     stateBadge.dataset.state = state;
   }
 
-  function addRow(className, cells) {
-    const row = document.createElement('li');
-    row.className = className;
-    for (const text of cells) {
-      const cell = document.createElement('span');
-      cell.textContent = text;
-      row.append(cell);
-    }
-    feed.prepend(row);
-    while (feed.children.length > MAX_ROWS) feed.lastElementChild.remove();
-  }
-
+${ADD_ROW}
   // In one process, ids count up by one, so any other step means a gap or a repeat. Through
   // Redis, ids are stream entry ids ("<ms>-<seq>") that only ever grow, and each instance's
   // ticks count up by one, so a gap shows in the counts of the instance that published it.
