@@ -9,7 +9,8 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createChannel, type Channel } from '@ssekit/core';
-import { FRAMEWORKS, eventually, launchChromium, serveHttp, startApp, untilDone, type ServedHttp, type TestApp } from '@ssekit/test-kit';
+import { FRAMEWORKS, launchChromium, serveHttp, startApp, untilDone, type ServedHttp, type TestApp } from '@ssekit/test-kit';
+import { publishWithCuts } from './cuts.js';
 
 const DIST = path.join(__dirname, '..', 'dist');
 
@@ -92,24 +93,14 @@ describe.each(FRAMEWORKS)('Chromium on %s', (framework) => {
         { what: 'the page to open its source' },
       );
       const total = 2000;
-      const cuts = new Set<number>();
-      while (cuts.size < 20) cuts.add(50 + Math.floor(Math.random() * (total - 100)));
-      let cutAt = 0;
-      for (let n = 1; n <= total; n++) {
-        await feed.publish({ event: 'n', data: { n } });
-        if (cuts.has(n)) {
-          // Wait for a connection newer than the last one cut, so that every cut cuts one.
-          await eventually(
-            () => connections.length > cutAt && app!.streams.at(-1)?.opened === true && !app!.streams.at(-1)!.closed,
-            10_000,
-            'the page to be back',
-          );
-          cutAt = connections.length;
-          if (n % 2) app.streams.at(-1)!.close();
-          else connections.at(-1)!.request.socket.destroy();
-        }
-        if (n % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-      }
+      await publishWithCuts(
+        feed,
+        total,
+        app,
+        connections,
+        () => app!.streams.at(-1)?.opened === true && !app!.streams.at(-1)!.closed,
+        'the page to be back',
+      );
       await untilDone(
         async () => (await pageState(page)).received.length >= total,
         async () => (await pageState(page)).received.length,

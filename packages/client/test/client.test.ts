@@ -9,6 +9,7 @@ import vm from 'node:vm';
 import { createChannel, type Channel } from '@ssekit/core';
 import { createEventSource, SseClientError, type TypedEventSource } from '@ssekit/client';
 import { FRAMEWORKS, eventually, serveHttp, startApp, untilDone, type ServedHttp, type TestApp } from '@ssekit/test-kit';
+import { publishWithCuts } from './cuts.js';
 
 type Events = { n: { n: number } };
 
@@ -62,27 +63,14 @@ describe.each(FRAMEWORKS)('@ssekit/client against %s', (framework) => {
     await eventually(() => source.state === 'open', 5000, 'the first open');
 
     const total = 2000;
-    const cuts = new Set<number>();
-    while (cuts.size < 20) cuts.add(50 + Math.floor(Math.random() * (total - 100)));
-    let cutAt = 0;
-    for (let n = 1; n <= total; n++) {
-      await feed.publish({ event: 'n', data: { n } });
-      if (cuts.has(n)) {
-        // A cut while the client is still reconnecting would cut nothing: wait for a connection
-        // newer than the last one cut, open on both ends.
-        await eventually(
-          () => connections.length > cutAt && source.state === 'open' && app!.streams.at(-1)?.closed === false,
-          10_000,
-          'the client to be back',
-        );
-        cutAt = connections.length;
-        // Half of them a clean end of the response, half a dropped connection.
-        const current = connections.at(-1)!;
-        if (n % 2) app.streams.at(-1)!.close();
-        else current.request.socket.destroy();
-      }
-      if (n % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    await publishWithCuts(
+      feed,
+      total,
+      app,
+      connections,
+      () => source.state === 'open' && app!.streams.at(-1)?.closed === false,
+      'the client to be back',
+    );
     await untilDone(
       () => events.filter((event) => event.type === 'n').length >= total,
       () => events.length,
