@@ -33,30 +33,58 @@ export type BackplaneReplay =
   /** `afterId` cannot be resumed from; `latest` is the newest entry, if any. */
   | { readonly found: false; readonly latest: Pick<BackplaneEntry, 'id' | 'position'> | undefined };
 
+/** An entry's place in a log: its id, and where it sits. */
+export type BackplanePosition = Pick<BackplaneEntry, 'id' | 'position'>;
+
+/** A live subscription to one channel's log. */
+export interface BackplaneSubscription {
+  /**
+   * The newest entry of the log when delivery started: the listener receives every entry after
+   * it, and none before. `undefined` when the log was empty, so delivery starts at `originId`.
+   * A channel hands it to clients that connect before it delivered anything, so that even they
+   * resume without a gap.
+   */
+  readonly start: BackplanePosition | undefined;
+  /** Stops delivery to this listener. */
+  unsubscribe(): void;
+}
+
+/** What a subscription delivers to. */
+export interface BackplaneListener {
+  /** Every entry appended after the subscription's start, exactly once, in log order. */
+  entry(entry: BackplaneEntry): void;
+  /**
+   * Live delivery skipped entries: the engine lost them, or this reader fell behind the log's
+   * trimming. Called before the first entry delivered after the gap. The channel then replays
+   * from the last entry it delivered, and sends its reset event where even replay cannot help.
+   */
+  gap(): void;
+}
+
 /**
  * Fan-out and history for channels, within one process or across many. A backplane keeps one
  * ordered log per channel name and promises:
  * - `publish` appends an entry and resolves to its id, or rejects when the log is out of reach;
- * - a `subscribe` listener receives every entry appended after the subscription is ready,
- *   exactly once, in log order;
+ * - a subscription delivers every entry appended after its `start`, exactly once, in log order,
+ *   or reports a gap before the first entry after any it could not deliver;
  * - `replay` returns every entry after an id, in the same order.
- * The channel builds gap-free, duplicate-free resume on these three promises alone.
+ * The channel builds gap-free, duplicate-free resume on these promises alone.
+ * `runBackplaneContract` from `@ssekit/core/testing` checks every one of them.
  */
 export interface Backplane {
   /**
-   * An id that stands before the first entry of every log, if the backplane has one. A channel
-   * gives it to clients that subscribe before anything was published, so that even they resume
-   * without a gap after a drop.
+   * An id that stands before the first entry of every log, if the backplane has one: replay
+   * after it returns the whole log, while nothing has been trimmed from it.
    */
   readonly originId?: string;
   publish(channel: string, entry: BackplanePublish): Promise<string>;
-  /** Resolves (or returns) once delivery has started, with a function that stops it. */
-  subscribe(channel: string, listener: (entry: BackplaneEntry) => void): (() => void) | Promise<() => void>;
+  /** Resolves (or returns) once delivery has started. */
+  subscribe(channel: string, listener: BackplaneListener): BackplaneSubscription | Promise<BackplaneSubscription>;
   /**
    * Every entry after `afterId`. Answers not found when the id is unknown, fell out of the log,
    * or is more than `limit` entries behind, which bounds the work one resume can cause.
    */
   replay(channel: string, afterId: string, limit: number): BackplaneReplay | Promise<BackplaneReplay>;
-  /** Releases what the backplane holds. */
+  /** Releases what the backplane holds. Publishing or subscribing after it rejects. */
   close(): void | Promise<void>;
 }

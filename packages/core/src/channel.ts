@@ -1,4 +1,11 @@
-import type { Backplane, BackplaneEntry } from './backplane.js';
+import type {
+  Backplane,
+  BackplaneEntry,
+  BackplaneListener,
+  BackplanePosition,
+  BackplaneReplay,
+  BackplaneSubscription,
+} from './backplane.js';
 import { SseError } from './errors.js';
 import { formatEvent, type SseEventMap } from './format.js';
 import type { MemoryHistoryOptions, HistoryStore } from './history.js';
@@ -135,10 +142,13 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   private readonly forget = (_reason: unknown, stream: SseStream<any>) => void this.subscribers.delete(stream);
   /** Resolves once the backplane delivers; undefined when it delivered from the start. */
   private ready: Promise<void> | undefined;
-  private stopDelivery: (() => void) | undefined;
+  /** Where the backplane's delivery started, once it has. */
+  private start: BackplanePosition | undefined;
+  private started = false;
+  private subscription: BackplaneSubscription | undefined;
   private closed = false;
-  /** The newest entry this process delivered: where a new subscriber stands. */
-  private newest: BackplaneEntry | undefined;
+  /** The newest entry this process delivered, or the start: where a new subscriber stands. */
+  private newest: BackplanePosition | undefined;
   /** Each entry is formatted once, and decoded for filters once, however many read it. */
   private readonly formatted = new WeakMap<BackplaneEntry, string>();
   private readonly decoded = new WeakMap<BackplaneEntry, ChannelEvent<TEvents>>();
@@ -167,14 +177,14 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
       ((error) =>
         console.error('[ssekit] a channel subscriber failed (its filter threw, or its replay did); its stream was closed:', error));
 
-    const subscription = this.backplane.subscribe(name, this.deliver);
-    if (typeof subscription === 'function') this.stopDelivery = subscription;
-    else {
-      this.ready = subscription.then((stop) => {
-        if (this.closed) stop();
-        else this.stopDelivery = stop;
+    const listener: BackplaneListener = { entry: this.deliver, gap: this.recoverFromGap };
+    const subscription = this.backplane.subscribe(name, listener);
+    if ('then' in subscription) {
+      this.ready = subscription.then((started) => {
+        if (this.closed) started.unsubscribe();
+        else this.begin(started);
       });
-    }
+    } else this.begin(subscription);
   }
 
   get size(): number {
@@ -197,16 +207,17 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
       stream: stream as FormattedTarget,
       filter: options.filter,
       // Subscribe first and hold live events, so that none slips between replay and live.
-      pending: lastEventId !== undefined || this.ready ? [] : undefined,
+      pending: lastEventId !== undefined || !this.started ? [] : undefined,
       coveredThrough: undefined,
     };
     this.subscribers.set(stream, subscriber);
     const removeCloseListener = stream.onClose(this.forget);
     // A new client has no id yet: give it the current one (an id-only block, which dispatches
-    // nothing), so that a drop before its first event still resumes from here.
-    const mark = lastEventId === undefined ? (this.newest?.id ?? this.backplane.originId) : undefined;
+    // nothing), so that a drop before its first event still resumes from here. Before delivery
+    // has started, the current one is where it will start: known once it has.
+    const mark = lastEventId !== undefined ? undefined : this.started ? this.markId() : START;
     if (subscriber.pending) void this.catchUp(subscriber, lastEventId, mark);
-    else if (mark !== undefined) void subscriber.stream[kWriteFormatted](formatEvent({ id: mark }));
+    else if (mark !== undefined && mark !== START) void subscriber.stream[kWriteFormatted](formatEvent({ id: mark }));
     return () => {
       if (this.subscribers.get(stream) === subscriber) this.subscribers.delete(stream);
       removeCloseListener();
@@ -241,12 +252,45 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.stopDelivery?.();
+    this.subscription?.unsubscribe();
     for (const stream of [...this.subscribers.keys()]) stream.close();
     this.subscribers.clear();
     await this.ready?.catch(noop);
     if (this.ownsBackplane) await this.backplane.close();
   }
+
+  private begin(subscription: BackplaneSubscription): void {
+    this.start = subscription.start;
+    this.newest ??= subscription.start;
+    this.started = true;
+    this.subscription = subscription;
+  }
+
+  /** The id that stands for "everything so far": the newest delivered, or the log's origin. */
+  private markId(): string | undefined {
+    return this.newest?.id ?? this.backplane.originId;
+  }
+
+  /**
+   * The backplane skipped entries in live delivery. Subscribers that were live replay once,
+   * together, from the last entry this process delivered; those still catching up are closed,
+   * and their clients resume with their own Last-Event-ID.
+   */
+  private readonly recoverFromGap = (): void => {
+    const after = this.markId();
+    const affected: Subscriber[] = [];
+    for (const subscriber of this.subscribers.values()) {
+      if (subscriber.pending || after === undefined) subscriber.stream.close();
+      else {
+        subscriber.pending = [];
+        affected.push(subscriber);
+      }
+    }
+    if (affected.length === 0) return;
+    const replay = Promise.resolve().then(() => this.backplane.replay(this.name, after!, this.maxReplayEvents));
+    replay.catch(noop); // each subscriber's catch-up reports it
+    for (const subscriber of affected) void this.catchUp(subscriber, after, undefined, replay);
+  };
 
   /** The one path every event takes to subscribers: formatted once, then written as is. */
   private readonly deliver = (entry: BackplaneEntry): void => {
@@ -294,13 +338,19 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   }
 
   /** Replays what the subscriber missed, then releases the live events held meanwhile. */
-  private async catchUp(subscriber: Subscriber, lastEventId: string | undefined, mark: string | undefined): Promise<void> {
+  private async catchUp(
+    subscriber: Subscriber,
+    lastEventId: string | undefined,
+    mark: string | typeof START | undefined,
+    shared?: Promise<BackplaneReplay>,
+  ): Promise<void> {
     const { stream } = subscriber;
     try {
       await this.ready;
+      if (mark === START) mark = this.start?.id ?? this.backplane.originId;
       if (mark !== undefined && !(await stream[kWriteFormatted](formatEvent({ id: mark })))) return;
       if (lastEventId !== undefined) {
-        const replay = await this.backplane.replay(this.name, lastEventId, this.maxReplayEvents);
+        const replay = await (shared ?? this.backplane.replay(this.name, lastEventId, this.maxReplayEvents));
         if (replay.found) {
           for (const entry of replay.entries) {
             if (!(await this.write(subscriber, entry))) return;
@@ -336,3 +386,6 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
 }
 
 function noop(): void {}
+
+/** A new subscriber's mark, before delivery has started: the backplane's start, once known. */
+const START = Symbol('start');

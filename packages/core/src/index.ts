@@ -25,7 +25,15 @@ export {
   type ChannelOptions,
   type SubscribeOptions,
 } from './channel.js';
-export type { Backplane, BackplaneEntry, BackplanePublish, BackplaneReplay } from './backplane.js';
+export type {
+  Backplane,
+  BackplaneEntry,
+  BackplaneListener,
+  BackplanePosition,
+  BackplanePublish,
+  BackplaneReplay,
+  BackplaneSubscription,
+} from './backplane.js';
 export { createMemoryBackplane, type MemoryBackplaneOptions } from './memory-backplane.js';
 export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
 export { createStreamGroup, type SseGroupOptions, type SseLimit, type SseShutdownOptions, type SseStreamGroup } from './group.js';

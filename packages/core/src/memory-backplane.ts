@@ -1,4 +1,4 @@
-import type { Backplane, BackplaneEntry } from './backplane.js';
+import type { Backplane, BackplaneEntry, BackplaneListener } from './backplane.js';
 import { SseError } from './errors.js';
 import { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
 
@@ -22,8 +22,10 @@ export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Bac
           (historyOptions: MemoryHistoryOptions | undefined) => () =>
             createMemoryHistory(historyOptions)
         )(options.history);
-  const logs = new Map<string, { history: HistoryStore; listeners: Set<(entry: BackplaneEntry) => void>; position: number }>();
+  const logs = new Map<string, { history: HistoryStore; listeners: Set<BackplaneListener>; position: number }>();
+  let closed = false;
   const logOf = (channel: string) => {
+    if (closed) throw new SseError('ERR_SSE_CLOSED', 'This backplane is closed.');
     let log = logs.get(channel);
     if (!log) logs.set(channel, (log = { history: makeHistory(channel), listeners: new Set(), position: 0 }));
     return log;
@@ -32,6 +34,7 @@ export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Bac
   return {
     originId: ORIGIN_ID,
     publish(channel, { id, event, data, raw, value }) {
+      if (closed) return Promise.reject(new SseError('ERR_SSE_CLOSED', 'This backplane is closed.'));
       const log = logOf(channel);
       const position = log.position + 1;
       const entryId = id ?? String(position);
@@ -43,13 +46,14 @@ export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Bac
       log.position = position;
       const entry: BackplaneEntry = { id: entryId, position, event, data, raw, value };
       log.history.append(entry);
-      for (const listener of log.listeners) listener(entry);
+      for (const listener of log.listeners) listener.entry(entry);
       return Promise.resolve(entryId);
     },
     subscribe(channel, listener) {
-      const { listeners } = logOf(channel);
+      const { listeners, history } = logOf(channel);
       listeners.add(listener);
-      return () => void listeners.delete(listener);
+      const latest = history.latest();
+      return { start: latest && { id: latest.id, position: latest.position }, unsubscribe: () => void listeners.delete(listener) };
     },
     replay(channel, afterId, limit) {
       const log = logOf(channel);
@@ -69,6 +73,7 @@ export function createMemoryBackplane(options: MemoryBackplaneOptions = {}): Bac
       return { found: false, latest: latest && { id: latest.id, position: latest.position } };
     },
     close() {
+      closed = true;
       logs.clear();
     },
   };

@@ -2,7 +2,16 @@
  * Channels in memory: real streams over in-memory sinks, so ordering, replay and backpressure
  * are exact and fast. The same guarantees are checked over real sockets in test/channel.test.ts.
  */
-import { createChannel, createMemoryBackplane, SseError, type Backplane, type BackplaneEntry, type SseStream } from '@ssekit/core';
+import {
+  createChannel,
+  createMemoryBackplane,
+  SseError,
+  type Backplane,
+  type BackplaneEntry,
+  type BackplaneListener,
+  type BackplaneSubscription,
+  type SseStream,
+} from '@ssekit/core';
 import { createSseStreamFromSink } from '@ssekit/core/adapter';
 import { createMemorySink, eventually, type MemorySink } from '@ssekit/test-kit';
 
@@ -23,12 +32,15 @@ function laggingBackplane(lagMs: () => number): Backplane {
     subscribe: async (channel, listener) => {
       let last = Promise.resolve();
       // Each delivery waits its lag but keeps log order, as one reader per process does.
-      const stop = inner.subscribe(channel, (entry) => {
-        const lag = lagMs();
-        last = last.then(() => new Promise<void>((resolve) => setTimeout(() => (listener(entry), resolve()), lag)));
-      }) as () => void;
+      const subscription = inner.subscribe(channel, {
+        entry(entry) {
+          const lag = lagMs();
+          last = last.then(() => new Promise<void>((resolve) => setTimeout(() => (listener.entry(entry), resolve()), lag)));
+        },
+        gap: () => listener.gap(),
+      }) as BackplaneSubscription;
       await new Promise((resolve) => setTimeout(resolve, lagMs()));
-      return stop;
+      return subscription;
     },
     replay: async (channel, afterId, limit) => {
       await new Promise((resolve) => setTimeout(resolve, lagMs()));
@@ -290,6 +302,92 @@ describe('createChannel', () => {
   });
 });
 
+/** A memory backplane whose live delivery can drop entries and then report the gap, as a reader that fell behind would. */
+function droppingBackplane(options: Parameters<typeof createMemoryBackplane>[0] = {}) {
+  const inner = createMemoryBackplane(options);
+  let dropping = false;
+  let gapPending = false;
+  const backplane: Backplane = {
+    originId: inner.originId,
+    publish: (channel, entry) => inner.publish(channel, entry),
+    subscribe(channel, listener: BackplaneListener) {
+      return inner.subscribe(channel, {
+        entry(entry) {
+          if (dropping) return void (gapPending = true);
+          if (gapPending) listener.gap();
+          gapPending = false;
+          listener.entry(entry);
+        },
+        gap: () => listener.gap(),
+      });
+    },
+    replay: (channel, afterId, limit) => inner.replay(channel, afterId, limit),
+    close: () => inner.close(),
+  };
+  return {
+    backplane,
+    drop: (on: boolean) => void (dropping = on),
+  };
+}
+
+describe('a gap in live delivery', () => {
+  test('live subscribers replay what the backplane skipped, once, with no reset, while it is still in history', async () => {
+    const { backplane, drop } = droppingBackplane();
+    const channel = createChannel({ backplane });
+    const clients = [connect(), connect()];
+    for (const { stream } of clients) channel.subscribe(stream);
+    await channel.publish({ data: 'a' });
+    drop(true);
+    await channel.publish({ data: 'b' });
+    await channel.publish({ data: 'c' });
+    drop(false);
+    await channel.publish({ data: 'd' });
+    for (const { sink } of clients) {
+      await eventually(() => sink.events.length === 4);
+      expect(sink.events.map((event) => [event.event, event.data])).toEqual([
+        [undefined, 'a'],
+        [undefined, 'b'],
+        [undefined, 'c'],
+        [undefined, 'd'],
+      ]);
+    }
+  });
+
+  test('what fell out of history gets the reset event, with the newest id, and delivery goes on', async () => {
+    const { backplane, drop } = droppingBackplane({ history: { maxEvents: 2 } });
+    const channel = createChannel({ backplane });
+    const { sink, stream } = connect();
+    channel.subscribe(stream);
+    const a = await channel.publish({ data: 'a' });
+    drop(true);
+    for (const data of ['b', 'c', 'd']) await channel.publish({ data });
+    drop(false);
+    const e = await channel.publish({ data: 'e' });
+    const f = await channel.publish({ data: 'f' });
+    await eventually(() => sink.events.length === 3);
+    // e arrived with the gap, and the reset that carries its id covers it.
+    expect(sink.events.map((event) => [event.event, event.id, event.data])).toEqual([
+      [undefined, a, 'a'],
+      ['reset', e, JSON.stringify({ lastEventId: a })],
+      [undefined, f, 'f'],
+    ]);
+  });
+
+  test('a subscriber still catching up is closed, and its client resumes with its own Last-Event-ID', async () => {
+    const { backplane, drop } = droppingBackplane();
+    const channel = createChannel({ backplane });
+    await channel.publish({ data: 'a' });
+    const { sink, stream } = connect({ lastEventId: '0' });
+    channel.subscribe(stream); // its replay has not run yet
+    drop(true);
+    await channel.publish({ data: 'b' });
+    drop(false);
+    await channel.publish({ data: 'c' });
+    await eventually(() => sink.closedBy !== undefined);
+    expect(stream.closed).toBe(true);
+  });
+});
+
 describe('typing', () => {
   test('entries from other processes are decoded once for filters', async () => {
     const deserialize = jest.fn(JSON.parse);
@@ -297,7 +395,11 @@ describe('typing', () => {
     // Strip the published value, as an entry from another process arrives without it.
     const remote: Backplane = {
       ...inner,
-      subscribe: (channel, listener) => inner.subscribe(channel, ({ value: _value, ...entry }: BackplaneEntry) => listener(entry)),
+      subscribe: (channel, listener) =>
+        inner.subscribe(channel, {
+          entry: ({ value: _value, ...entry }: BackplaneEntry) => listener.entry(entry),
+          gap: () => listener.gap(),
+        }),
     };
     const channel = createChannel<{ tick: { n: number } }>({ backplane: remote, deserialize });
     const filters = [jest.fn(() => true), jest.fn(() => true)];

@@ -58,8 +58,8 @@ describe('createMemoryBackplane', () => {
   test('assigns monotonic ids per channel and delivers in order, synchronously', async () => {
     const backplane = createMemoryBackplane();
     const seen: string[] = [];
-    await backplane.subscribe('a', (e) => seen.push(`a:${e.id}`));
-    await backplane.subscribe('b', (e) => seen.push(`b:${e.id}`));
+    await backplane.subscribe('a', { entry: (e) => seen.push(`a:${e.id}`), gap() {} });
+    await backplane.subscribe('b', { entry: (e) => seen.push(`b:${e.id}`), gap() {} });
     const ids = [backplane.publish('a', publishInput(1)), backplane.publish('a', publishInput(2)), backplane.publish('b', publishInput(3))];
     expect(seen).toEqual(['a:1', 'a:2', 'b:1']);
     await expect(Promise.all(ids)).resolves.toEqual(['1', '2', '1']);

@@ -127,9 +127,15 @@ export function createRedisBackplane(options: RedisBackplaneOptions): Backplane 
       return commands.send(args, `Publishing to ${key}`, { failFast: true }).then(bulkString);
     },
 
-    subscribe: (channel, listener) => reader.subscribe(keyOf(channel), listener),
+    subscribe(channel, listener) {
+      if (closed) return Promise.reject(closedError());
+      return reader.subscribe(keyOf(channel), listener);
+    },
 
-    replay: (channel, afterId, limit) => replayAfter(commands, keyOf(channel), afterId, limit),
+    replay(channel, afterId, limit) {
+      if (closed) return Promise.reject(closedError());
+      return replayAfter(commands, keyOf(channel), afterId, limit);
+    },
 
     close() {
       closed = true;

@@ -1,4 +1,4 @@
-import type { BackplaneEntry } from '@ssekit/core';
+import type { BackplaneListener, BackplanePosition, BackplaneSubscription } from '@ssekit/core';
 import { duplicateClient, type OwnedConnection, type RedisClient } from './client.js';
 import type { Commands } from './commands.js';
 import { ORIGIN_ID, toEntry } from './entry.js';
@@ -14,16 +14,21 @@ const WAKE_TTL_MS = 60_000;
 const START_MARGIN_MS = 100;
 const MAX_SEQUENCE = '18446744073709551615';
 
-type Listener = (entry: BackplaneEntry) => void;
-
 /** One stream that this process reads, and the listeners of its channel. */
 interface Subscription {
   readonly key: string;
-  readonly listeners: Set<Listener>;
+  readonly listeners: Set<BackplaneListener>;
   /** The last id delivered, where the next XREAD starts; undefined until it is known. */
   lastId: string | undefined;
+  /** The newest entry when delivery started; undefined for an empty stream. */
+  start: BackplanePosition | undefined;
   /** Resolves once `lastId` is known, or the reader closed. */
   started: Promise<void>;
+  /**
+   * Set when entries after `lastId` may have been trimmed before this reader saw them: after an
+   * outage, or a read that returned a full batch (the reader is behind).
+   */
+  suspect: boolean;
 }
 
 /** What a {@link StreamReader} reads with. */
@@ -94,19 +99,24 @@ export class StreamReader {
 
   /**
    * Adds a listener to the stream at `key`. Resolves, once the stream's subscription has started,
-   * with a function that removes the listener. Throws `ERR_SSE_CLOSED` after
-   * {@link StreamReader.close}.
+   * with where it started and a function that removes the listener. Rejects with
+   * `ERR_SSE_CLOSED` after {@link StreamReader.close}.
    */
-  subscribe(key: string, listener: Listener): Promise<() => void> {
+  async subscribe(key: string, listener: BackplaneListener): Promise<BackplaneSubscription> {
     if (this.closed) throw closedError();
     const subscription = this.subscriptions.get(key) ?? this.add(key);
     const { listeners, started } = subscription;
     listeners.add(listener);
-    const stop = () => {
+    const unsubscribe = () => {
       listeners.delete(listener);
       if (listeners.size === 0 && this.subscriptions.get(key) === subscription) this.subscriptions.delete(key);
     };
-    return started.then(() => stop);
+    await started;
+    if (this.closed) throw closedError();
+    // A listener that joins a running subscription starts where it stands now.
+    const { lastId } = subscription;
+    const start = lastId === ORIGIN_ID ? undefined : lastId === subscription.start?.id ? subscription.start : positionAt(lastId!);
+    return { start, unsubscribe };
   }
 
   /**
@@ -130,7 +140,14 @@ export class StreamReader {
   }
 
   private add(key: string): Subscription {
-    const subscription: Subscription = { key, listeners: new Set(), lastId: undefined, started: Promise.resolve() };
+    const subscription: Subscription = {
+      key,
+      listeners: new Set(),
+      lastId: undefined,
+      start: undefined,
+      started: Promise.resolve(),
+      suspect: false,
+    };
     // Sends its first commands now: the subscription starts at this call.
     subscription.started = this.start(subscription);
     this.subscriptions.set(key, subscription);
@@ -141,7 +158,7 @@ export class StreamReader {
    * Finds where a new subscription starts: at the moment subscribe() was called, not when Redis
    * first answers, which may be much later (a client still connecting, Redis down). Entries
    * appended in between are delivered too, so a stream that a channel took on meanwhile misses
-   * none. Retries until Redis answers.
+   * none. It starts after a real entry, which replay can resume from. Retries until Redis answers.
    */
   private async start(subscription: Subscription): Promise<void> {
     const calledAt = performance.now();
@@ -151,7 +168,17 @@ export class StreamReader {
         const answer = await this.interrupter.race(Promise.all([newest, this.commands.send(['TIME'], 'Reading the Redis clock')]));
         if (answer === INTERRUPTED) return;
         const [latest, time] = answer;
-        subscription.lastId = startId(latest, time, performance.now() - calledAt);
+        const since = sinceId(time, performance.now() - calledAt);
+        let from = latest;
+        if (latest && positionOf(latest.id)! > positionOf(since)!) {
+          const before = await this.interrupter.race(
+            this.commands.send(['XREVRANGE', subscription.key, since, '-', 'COUNT', '1'], `Reading ${subscription.key}`),
+          );
+          if (before === INTERRUPTED) return;
+          from = entriesOf(before)[0];
+        }
+        subscription.start = from && positionAt(from.id);
+        subscription.lastId = from?.id ?? ORIGIN_ID;
         this.outage = false;
         this.wake();
         return;
@@ -208,10 +235,11 @@ export class StreamReader {
         this.blocked = false;
       }
       if (reply === INTERRUPTED || this.closed) break;
+      if (failures > 0) for (const subscription of ready) subscription.suspect = true;
       failures = 0;
       this.outage = false;
       try {
-        this.deliver(reply);
+        await this.deliver(reply);
       } catch (error) {
         this.onError(error); // a reply of a shape never seen: say so, and keep reading
       }
@@ -228,7 +256,7 @@ export class StreamReader {
     return args;
   }
 
-  private deliver(reply: unknown): void {
+  private async deliver(reply: unknown): Promise<void> {
     for (const [name, items] of pairsOf(reply)) {
       const key = bulkString(name);
       const entries = entriesOf(items);
@@ -238,11 +266,35 @@ export class StreamReader {
       }
       // The subscription may have ended, or started over, while the XREAD was out.
       const subscription = this.subscriptions.get(key);
-      if (subscription?.lastId !== undefined) this.deliverTo(subscription, entries);
+      if (subscription?.lastId === undefined || entries.length === 0) continue;
+      const gap = subscription.suspect && (await this.trimmedAfter(key, subscription.lastId));
+      subscription.suspect = entries.length >= this.readCount;
+      if (this.subscriptions.get(key) === subscription) this.deliverTo(subscription, entries, gap);
     }
   }
 
-  private deliverTo(subscription: Subscription, entries: RawEntry[]): void {
+  /**
+   * Whether entries after `lastId` left the stream before this reader read them. Trimming takes
+   * the oldest first, so while `lastId` itself is there, nothing after it is gone. When it is
+   * not, a gap is assumed (its successor may be gone too, and Redis does not say), which costs a
+   * replay. From the origin, Redis 7 tells exactly: whether any entry ever added was removed.
+   */
+  private async trimmedAfter(key: string, lastId: string): Promise<boolean> {
+    // On the reader's own connection, which just answered an XREAD: the injected one may not.
+    const send = (args: string[]) => this.interrupter.race(this.connection!.send(args), this.hungAfterMs);
+    try {
+      if (lastId !== ORIGIN_ID) {
+        const own = await send(['XRANGE', key, lastId, lastId]);
+        return own !== INTERRUPTED && entriesOf(own).length === 0;
+      }
+      const info = new Map(pairsOf(await send(['XINFO', 'STREAM', key])).map(([name, value]) => [bulkString(name), value]));
+      return !info.has('entries-added') || Number(info.get('entries-added')) > Number(info.get('length'));
+    } catch {
+      return true; // unknown: a replay costs little, a silent loss would not
+    }
+  }
+
+  private deliverTo(subscription: Subscription, entries: RawEntry[], gap: boolean): void {
     let last = positionOf(subscription.lastId!)!;
     for (const raw of entries) {
       const position = positionOf(raw.id);
@@ -252,11 +304,13 @@ export class StreamReader {
       const entry = toEntry(raw, position);
       for (const listener of subscription.listeners) {
         try {
-          listener(entry);
+          if (gap) listener.gap();
+          listener.entry(entry);
         } catch (error) {
           this.onError(error);
         }
       }
+      gap = false;
     }
   }
 
@@ -270,15 +324,16 @@ export class StreamReader {
 }
 
 /**
- * The id a subscription reads after: Redis' clock (`TIME`) less the time since subscribe() was
- * called and a margin for the round trip, or the stream's newest entry when that is older.
+ * The newest id a subscription may start after: Redis' clock (`TIME`) less the time since
+ * subscribe() was called and a margin for the round trip.
  */
-function startId(latest: RawEntry | undefined, time: unknown, elapsedMs: number): string {
+function sinceId(time: unknown, elapsedMs: number): string {
   const [seconds, micros] = (time as unknown[]).map(bulkString);
   const since = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - Math.ceil(elapsedMs) - START_MARGIN_MS;
-  const from = `${Math.max(0, since - 1)}-${MAX_SEQUENCE}`;
-  return latest && positionOf(latest.id)! < positionOf(from)! ? latest.id : from;
+  return `${Math.max(0, since - 1)}-${MAX_SEQUENCE}`;
 }
+
+const positionAt = (id: string): BackplanePosition => ({ id, position: positionOf(id)! });
 
 function backoff(attempt: number): number {
   return Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** attempt);

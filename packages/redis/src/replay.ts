@@ -1,7 +1,7 @@
 import type { BackplaneReplay } from '@ssekit/core';
 import type { Commands } from './commands.js';
 import { ORIGIN_ID, toEntry } from './entry.js';
-import { entriesOf, positionOf } from './reply.js';
+import { bulkString, entriesOf, pairsOf, positionOf } from './reply.js';
 
 /**
  * Every entry of the stream at `key` after `afterId`, or not found, with the newest entry, when
@@ -9,12 +9,11 @@ import { entriesOf, positionOf } from './reply.js';
  */
 export async function replayAfter(commands: Commands, key: string, afterId: string, limit: number): Promise<BackplaneReplay> {
   if (afterId === ORIGIN_ID) {
-    // A client holds the origin when it subscribed before its instance delivered anything.
-    // Only an empty stream proves that it missed nothing since: any entry might be one it
-    // missed, or one from before it came, so it gets the reset event.
-    if ((await commands.newest(key)) === undefined) {
-      const exists = Number(await commands.send(['EXISTS', key], `Replaying ${key}`));
-      if (exists === 0) return { found: true, position: 0n, entries: [] };
+    // The whole stream, while nothing has left it. Read first, then check: if nothing was ever
+    // removed by the time of the check (Redis 7 counts every entry added), the read was whole.
+    const entries = entriesOf(await commands.send(['XRANGE', key, '-', '+', 'COUNT', String(limit + 1)], `Replaying ${key}`));
+    if (entries.length <= limit && (await neverTrimmed(commands, key))) {
+      return { found: true, position: 0n, entries: entries.map((raw) => toEntry(raw, positionOf(raw.id)!)) };
     }
     return notFound(commands, key);
   }
@@ -33,4 +32,12 @@ export async function replayAfter(commands: Commands, key: string, afterId: stri
 async function notFound(commands: Commands, key: string): Promise<BackplaneReplay> {
   const latest = await commands.newest(key);
   return { found: false, latest: latest && { id: latest.id, position: positionOf(latest.id)! } };
+}
+
+async function neverTrimmed(commands: Commands, key: string): Promise<boolean> {
+  if (Number(await commands.send(['EXISTS', key], `Replaying ${key}`)) === 0) return true;
+  const info = new Map(
+    pairsOf(await commands.send(['XINFO', 'STREAM', key], `Replaying ${key}`)).map(([name, value]) => [bulkString(name), value]),
+  );
+  return info.has('entries-added') && Number(info.get('entries-added')) === Number(info.get('length'));
 }

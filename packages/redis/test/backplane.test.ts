@@ -58,8 +58,8 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
   /** Subscribes and collects what arrives. */
   const collect = async (from: Backplane, channel = 'events') => {
     const entries: BackplaneEntry[] = [];
-    const stop = await from.subscribe(channel, (entry) => entries.push(entry));
-    return { entries, stop };
+    const { unsubscribe: stop, start } = await from.subscribe(channel, { entry: (entry) => entries.push(entry), gap() {} });
+    return { entries, stop, start };
   };
 
   beforeEach(() => {
@@ -203,7 +203,7 @@ describe.each(VARIANTS)('the Redis backplane on %s (%s)', (flavour, protocol) =>
     await expect(bus.publish('events', { id: undefined, event: undefined, data: 'x', raw: true, value: 'x' })).rejects.toMatchObject({
       code: 'ERR_SSE_CLOSED',
     });
-    expect(() => bus.subscribe('events', () => {})).toThrow(SseError);
+    await expect(bus.subscribe('events', { entry() {}, gap() {} })).rejects.toThrow(SseError);
   });
 
   test('publish on a client that is not connected rejects at once, and says the entry was not sent', async () => {

@@ -6,8 +6,9 @@
 import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { Backplane } from '@ssekit/core';
-import { eventually, freePort } from '@ssekit/test-kit';
+import { createChannel, type Backplane } from '@ssekit/core';
+import { createSseStreamFromSink } from '@ssekit/core/adapter';
+import { createMemorySink, eventually, freePort } from '@ssekit/test-kit';
 import { createRedisBackplane } from '../src/index.js';
 import { connect, deleteKeys, FLAVOURS, REDIS_URL, requireRedis, uniquePrefix, type TestClient } from './redis.js';
 
@@ -19,7 +20,7 @@ const gc = vm.runInNewContext('gc') as () => void;
 beforeAll(() => requireRedis());
 
 /** A TCP proxy to Redis that can make the connections it holds go silent, without closing them. */
-async function silenceableProxy(target: string): Promise<{ url: string; silence(): void; close(): Promise<void> }> {
+async function silenceableProxy(target: string): Promise<{ url: string; silence(): void; silenceNewest(): void; close(): Promise<void> }> {
   const { hostname, port } = new URL(target);
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket; silent: boolean }>();
   const server = net.createServer((client) => {
@@ -43,6 +44,10 @@ async function silenceableProxy(target: string): Promise<{ url: string; silence(
     // Only the connections open now: a new one (the reader's replacement) goes through.
     silence: () => {
       for (const pair of pairs) pair.silent = true;
+    },
+    // The connection opened last: the reader's own, which it opens after the injected client's.
+    silenceNewest: () => {
+      [...pairs].at(-1)!.silent = true;
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -85,7 +90,7 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
       const publishing = createRedisBackplane({ client: direct.client, prefix });
       backplanes.push(reading, publishing);
       const seen: string[] = [];
-      await reading.subscribe('events', (entry) => seen.push(entry.data!));
+      await reading.subscribe('events', { entry: (entry) => seen.push(entry.data!), gap() {} });
       await publishing.publish('events', { id: undefined, event: undefined, data: 'before', raw: true, value: 'before' });
       await eventually(() => seen.length === 1, 3000, 'the first entry');
 
@@ -104,6 +109,48 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
     }
   });
 
+  test('entries trimmed while the reader was away are a gap: its channel replays, and sends reset for what is gone', async () => {
+    const proxy = await silenceableProxy(REDIS_URL);
+    try {
+      const viaProxy = await connect(flavour, proxy.url);
+      const direct = await connect(flavour, REDIS_URL);
+      clients.push(viaProxy, direct);
+      const options = { prefix, maxLen: 5, trimExactly: true, blockMs: 300, commandTimeoutMs: 300, onError() {} };
+      const reading = createRedisBackplane({ ...options, client: viaProxy.client });
+      const publishing = createRedisBackplane({ ...options, client: direct.client });
+      backplanes.push(reading, publishing);
+      const gaps: number[] = [];
+      const counted: Backplane = {
+        ...reading,
+        subscribe: (channel, listener) =>
+          reading.subscribe(channel, { entry: (entry) => listener.entry(entry), gap: () => (gaps.push(1), listener.gap()) }),
+      };
+      const channel = createChannel({ name: 'events', backplane: counted });
+      const sink = createMemorySink();
+      channel.subscribe(createSseStreamFromSink(sink, { keepAliveMs: 0 }));
+      const first = await publishing.publish('events', { id: undefined, event: undefined, data: 'first', raw: true, value: 'first' });
+      await eventually(() => sink.events.length === 1, 3000, 'the first entry');
+
+      // The reader goes silent; meanwhile twelve entries pass, and the stream keeps five.
+      proxy.silenceNewest();
+      const ids: string[] = [];
+      for (let n = 0; n < 12; n++)
+        ids.push(await publishing.publish('events', { id: undefined, event: undefined, data: String(n), raw: true, value: String(n) }));
+      await eventually(() => sink.events.length >= 2, 10_000, 'the reset after the gap');
+      const last = await publishing.publish('events', { id: undefined, event: undefined, data: 'last', raw: true, value: 'last' });
+      await eventually(() => sink.events.length >= 3, 5000, 'the entry after the reset');
+      await channel.close();
+      expect(sink.events.map(({ event, id, data }) => ({ event, id, data }))).toEqual([
+        { event: undefined, id: first, data: 'first' },
+        { event: 'reset', id: ids.at(-1), data: JSON.stringify({ lastEventId: first }) },
+        { event: undefined, id: last, data: 'last' },
+      ]);
+      expect(gaps).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('a long run of large entries costs no memory once delivered', async () => {
     const client = await connect(flavour, REDIS_URL);
     clients.push(client);
@@ -111,7 +158,7 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
     const backplane = createRedisBackplane({ client: client.client, prefix, maxLen: 50, readCount: 50 });
     backplanes.push(backplane);
     let delivered = 0;
-    await backplane.subscribe('events', () => void delivered++);
+    await backplane.subscribe('events', { entry: () => void delivered++, gap() {} });
     const data = 'x'.repeat(20 * 1024);
     const publish = () => backplane.publish('events', { id: undefined, event: undefined, data, raw: true, value: undefined });
     // A first round lets the heap settle at its working size.
