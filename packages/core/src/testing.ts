@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import type { Backplane, BackplaneEntry, BackplaneListener, BackplaneSubscription } from './backplane.js';
 import { createChannel } from './channel.js';
+import { SseError, type SseErrorCode } from './errors.js';
 import type { SseSink } from './sink.js';
 import { createSseStreamFromSink } from './stream.js';
 
@@ -282,8 +283,8 @@ export function runBackplaneContract(name: string, setup: BackplaneContractSetup
       await a.publish(channel, message(1));
       await pause(200);
       assert.equal(seen.entries.length, 1, 'a closed backplane delivers nothing');
-      await assert.rejects(b.publish(channel, message(2)), 'publish after close rejects');
-      await assert.rejects((async () => b.subscribe(channel, new Recorder()))(), 'subscribe after close rejects');
+      await assert.rejects(b.publish(channel, message(2)), coded('ERR_SSE_CLOSED'));
+      await assert.rejects((async () => b.subscribe(channel, new Recorder()))(), coded('ERR_SSE_CLOSED'));
     });
 
     if (setup.engine) {
@@ -304,7 +305,7 @@ export function runBackplaneContract(name: string, setup: BackplaneContractSetup
         await pause(200);
         for (const bus of [a, b]) {
           const started = performance.now();
-          await assert.rejects(bus.publish(channel, message(-1)), 'a publish while the engine is down rejects');
+          await assert.rejects(bus.publish(channel, message(-1)), coded('ERR_SSE_BACKPLANE_UNAVAILABLE'));
           const waited = performance.now() - started;
           assert.ok(waited < REJECT_MS, `a publish while the engine is down rejects at once, not after ${Math.round(waited)} ms`);
         }
@@ -345,6 +346,15 @@ class Recorder implements BackplaneListener {
   until(count: number, timeoutMs = DELIVERY_MS): Promise<void> {
     return until(() => this.entries.length >= count, `${count} entries (have ${this.entries.length})`, timeoutMs);
   }
+}
+
+/** Matches an SseError with `code`, as assert.rejects takes it. */
+function coded(code: SseErrorCode) {
+  return (error: unknown) => {
+    assert.ok(error instanceof SseError, `an SseError, not ${String(error)}`);
+    assert.equal(error.code, code);
+    return true;
+  };
 }
 
 function message(n: number) {
