@@ -18,7 +18,7 @@ const config: Config = {
   },
   // These ship as ESM only (the real SSE clients, and light-my-request's cookie parser);
   // every other dependency stays untransformed.
-  transformIgnorePatterns: ['/node_modules/(?!\\.pnpm/|eventsource/|eventsource-parser/|cookie/)'],
+  transformIgnorePatterns: ['/node_modules/(?!\\.pnpm/|eventsource/|eventsource-parser/|cookie/|postgres/)'],
   moduleNameMapper: {
     // Sources import siblings as `./x.js`, as ESM requires; jest resolves the `.ts` behind them.
     '^(\\.{1,2}/.*)\\.js$': '$1',

@@ -12,13 +12,18 @@ import os from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
-const PUBLISHED = ['client', 'core', 'express', 'fastify', 'koa', 'redis', 'web'] as const;
+const PUBLISHED = ['client', 'core', 'express', 'fastify', 'koa', 'nats', 'postgres', 'redis', 'web'] as const;
 /** What the consumer project installs besides the tarballs: the peers, and types to check against. */
 const FROM_REGISTRY = [
   'express@^5',
   'koa@^3',
   'fastify@^5',
   'ioredis@^6',
+  'pg@^8',
+  '@types/pg@^8',
+  '@nats-io/jetstream@^3',
+  '@nats-io/nats-core@^3',
+  '@nats-io/transport-node@^3',
   '@types/express@^5',
   '@types/koa@^3',
   '@types/node@^20',
@@ -111,6 +116,9 @@ const express = ${load('@ssekit/express')};
 const fastify = ${load('@ssekit/fastify')};
 const koa = ${load('@ssekit/koa')};
 const redis = ${load('@ssekit/redis')};
+const postgres = ${load('@ssekit/postgres')};
+const nats = ${load('@ssekit/nats')};
+const testing = ${load('@ssekit/core/testing')};
 const client = ${load('@ssekit/client')};
 const web = ${load('@ssekit/web')};
 console.log(JSON.stringify({
@@ -120,6 +128,9 @@ console.log(JSON.stringify({
   fastify: typeof fastify.default,
   koa: typeof koa.sse,
   redis: typeof redis.createRedisBackplane,
+  postgres: typeof postgres.createPostgresBackplane,
+  nats: typeof nats.createNatsBackplane,
+  testing: typeof testing.runBackplaneContract,
   client: typeof client.createEventSource,
   web: typeof web.createSseResponse,
   webChannel: web.createChannel === core.createChannel,
@@ -133,6 +144,9 @@ console.log(JSON.stringify({
     fastify: 'function',
     koa: 'function',
     redis: 'function',
+    postgres: 'function',
+    nats: 'function',
+    testing: 'function',
     client: 'function',
     web: 'function',
     webChannel: true,
@@ -162,10 +176,20 @@ import { sse } from '@ssekit/express';
 import ssePlugin from '@ssekit/fastify';
 import { sse as koaSse } from '@ssekit/koa';
 import { createRedisBackplane } from '@ssekit/redis';
+import { createPostgresBackplane } from '@ssekit/postgres';
+import { createNatsBackplane } from '@ssekit/nats';
+import { runBackplaneContract, type BackplaneContractSetup } from '@ssekit/core/testing';
+import pg from 'pg';
+import { connect as connectNats } from '@nats-io/transport-node';
 import { createEventSource } from '@ssekit/client';
 import { createSseResponse } from '@ssekit/web';
 
 type Events = { price: { symbol: string; value: number } };
+const onPostgres = createChannel<Events>({ backplane: createPostgresBackplane({ pool: new pg.Pool(), table: 'prices' }) });
+export const natsChannel = async () => createChannel<Events>({ backplane: createNatsBackplane({ connection: await connectNats(), stream: 'prices' }) });
+const setup: BackplaneContractSetup = { create: () => createPostgresBackplane({ pool: new pg.Pool() }) };
+export const contract = () => runBackplaneContract('postgres', setup);
+void onPostgres.publish({ event: 'price', data: { symbol: 'ACME', value: 1 } });
 const prices = createChannel<Events>({ backplane: createRedisBackplane({ client: new Redis({ lazyConnect: true }) }) });
 void prices.publish({ event: 'price', data: { symbol: 'ACME', value: 1 } });
 // @ts-expect-error value is a number

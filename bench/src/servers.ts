@@ -25,6 +25,8 @@ export const IMPLEMENTATIONS = [
   'express-bare',
   'koa-bare',
   'ssekit-redis',
+  'ssekit-postgres',
+  'ssekit-nats',
   'ssekit-web',
   'hono-sse',
 ] as const;
@@ -42,6 +44,8 @@ export const LABELS: Record<Implementation, string> = {
   'express-bare': 'Express by hand',
   'koa-bare': 'Koa by hand',
   'ssekit-redis': 'ssekit on node:http, Redis backplane',
+  'ssekit-postgres': 'ssekit on node:http, PostgreSQL backplane',
+  'ssekit-nats': 'ssekit on node:http, NATS backplane',
   'ssekit-web': 'ssekit on Hono (@ssekit/web)',
   'hono-sse': "Hono's streamSSE",
 };
@@ -52,8 +56,8 @@ export const LABELS: Record<Implementation, string> = {
  */
 export const FRAMEWORK_REFERENCES: readonly Implementation[] = ['express-bare', 'koa-bare'];
 
-/** Scenario H only: two instances sharing one feed through Redis, against the in-memory channel. */
-export const REDIS_SCENARIO_ONLY: readonly Implementation[] = ['ssekit-redis'];
+/** Scenario H only: two instances sharing one feed through a backplane, against the in-memory channel. */
+export const BACKPLANES: readonly Implementation[] = ['ssekit-redis', 'ssekit-postgres', 'ssekit-nats'];
 
 /** The other libraries: their failed runs are findings about them, not a failed benchmark. */
 export const PEERS: readonly Implementation[] = ['better-sse', 'fastify-sse', 'hono-sse'];

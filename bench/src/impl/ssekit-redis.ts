@@ -1,6 +1,6 @@
 /**
  * ssekit on node:http with its channel on a Redis backplane (`@ssekit/redis`, on ioredis): the
- * instances that share `BENCH_REDIS_PREFIX` share one feed. Scenario H runs two of them.
+ * instances that share `BENCH_BACKPLANE_NAMESPACE` share one feed. Scenario H runs two of them.
  */
 import http from 'node:http';
 import Redis from 'ioredis';
@@ -10,8 +10,9 @@ import { createRedisBackplane } from '@ssekit/redis';
 import { listen, notFound, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {
-  const prefix = process.env.BENCH_REDIS_PREFIX;
-  if (!prefix) throw new Error('ssekit-redis: BENCH_REDIS_PREFIX is not set');
+  const namespace = process.env.BENCH_BACKPLANE_NAMESPACE;
+  if (!namespace) throw new Error('ssekit-redis: BENCH_BACKPLANE_NAMESPACE is not set');
+  const prefix = `${namespace}:`;
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   const backplane = createRedisBackplane({ client: redis, prefix });

@@ -11,7 +11,7 @@ import { latency } from './d-latency.js';
 import { slowClients } from './e-slow-clients.js';
 import { churn } from './f-churn.js';
 import { shutdown } from './g-shutdown.js';
-import { redisFanOut } from './h-redis-fan-out.js';
+import { backplaneFanOut } from './h-backplane-fan-out.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   fanOutBurst,
@@ -22,5 +22,5 @@ export const SCENARIOS: readonly Scenario[] = [
   slowClients,
   churn,
   shutdown,
-  redisFanOut,
+  backplaneFanOut,
 ];

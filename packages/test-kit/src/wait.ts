@@ -1,7 +1,11 @@
 /** Polls `predicate` every few milliseconds until it holds; rejects after `timeoutMs`. */
 export async function eventually(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  for (;;) {
+    const held: unknown = predicate();
+    // A promise is truthy: an async predicate would pass at once without waiting. Use untilDone.
+    if (typeof (held as Promise<unknown> | undefined)?.then === 'function') throw new TypeError('eventually takes a synchronous predicate');
+    if (held) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -1,0 +1,2 @@
+export { createNatsBackplane, type NatsBackplaneOptions } from './backplane.js';
+export { NatsBackplaneError } from './error.js';
