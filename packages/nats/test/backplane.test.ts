@@ -7,10 +7,9 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createChannel, SseError, type Backplane, type BackplaneEntry, type Channel } from '@ssekit/core';
-import { eventually, readSse, startApp, type SseReader, type TestApp } from '@ssekit/test-kit';
+import { eventually, readSse, startApp, startTcpProxy, type SseReader, type TcpProxy, type TestApp } from '@ssekit/test-kit';
 import { createNatsBackplane, NatsBackplaneError, type NatsBackplaneOptions } from '../src/index.js';
 import { connectNats, consumerNames, deleteStream, disconnected, NATS_URL, requireNats, uniqueStream, until } from './nats.js';
-import { startProxy, type Proxy } from './proxy.js';
 
 beforeAll(() => requireNats());
 
@@ -22,7 +21,7 @@ const backplanes: Backplane[] = [];
 const channels: Channel<any>[] = [];
 const apps: TestApp[] = [];
 const readers: SseReader[] = [];
-const proxies: Proxy[] = [];
+const proxies: TcpProxy[] = [];
 
 const connection = async (url = NATS_URL, options: Record<string, unknown> = {}) => {
   const made = await connectNats(url, options);
@@ -35,7 +34,7 @@ const backplane = async (options: Partial<NatsBackplaneOptions> = {}) => {
   return made;
 };
 const proxy = async () => {
-  const made = await startProxy(NATS_URL);
+  const made = await startTcpProxy(NATS_URL);
   proxies.push(made);
   return made;
 };
@@ -335,7 +334,7 @@ test('a connection that goes silent without dropping is caught by missed heartbe
   await eventually(() => seen.entries.length === 1);
   const [before] = await consumerNames(NATS_URL, stream);
   // Nothing passes for 2.5 s, and the client's pings (every 5 s) do not notice: only heartbeats can.
-  cable.stall();
+  cable.hold();
   for (let n = 1; n <= 3; n++) ids.push(await other.publish('events', message(String(n))));
   await new Promise((resolve) => setTimeout(resolve, 2500));
   cable.restore();
@@ -351,7 +350,7 @@ test('a publish in flight when the connection drops rejects then, and one that N
   const cable = await proxy();
   const bus = await backplane({ connection: await connection(cable.url), timeoutMs: 300 });
   await bus.publish('events', message('ready'));
-  cable.stall();
+  cable.hold();
   let started = performance.now();
   const timedOut = await bus.publish('events', message('stalled')).catch((reason: unknown) => reason);
   expect(performance.now() - started).toBeGreaterThanOrEqual(250);

@@ -3,16 +3,12 @@
  * README asks for, throwaway streams, and private nats-server processes that a test may stop
  * and start again.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { freePort } from '@ssekit/test-kit';
+import { serverProcess, startPrivateServer, type PrivateServer } from '@ssekit/test-kit';
 
 /** The NATS server every test talks to, unless it starts its own. */
 export const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
@@ -90,76 +86,28 @@ export async function consumerNames(url: string, name: string): Promise<string[]
   }
 }
 
-/** A nats-server of the test's own, which it may stop and start again on the same port and store. */
-export interface PrivateNats {
-  readonly url: string;
-  /** Stops the server as a deploy (SIGTERM) or a crash (SIGKILL) would. */
-  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
-  /** Starts it again on the same port and store directory; resolves once it answers. */
-  start(): Promise<void>;
-  /** Stops it for good and removes its store. */
-  close(): Promise<void>;
-}
+/** A nats-server of the test's own: stopped as a deploy (SIGTERM) or a crash (SIGKILL) would. */
+export type PrivateNats = PrivateServer<'SIGTERM' | 'SIGKILL'>;
 
 /**
  * Starts `nats-server -js` on a free loopback port with a store directory of its own (file
  * storage survives a restart). The shared server at NATS_URL is never stopped by a test.
  */
-export async function startPrivateNats(): Promise<PrivateNats> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ssekit-nats-'));
-  const port = await freePort();
-  const url = `nats://127.0.0.1:${port}`;
-  let child: ChildProcess | undefined;
-  let output = '';
-  const killOnExit = () => child?.kill('SIGKILL');
-  process.once('exit', killOnExit);
-
-  const start = async () => {
-    output = '';
-    const server = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = server;
-    const keep = (chunk: string) => (output = (output + chunk).slice(-5000));
-    server.stdout.setEncoding('utf8').on('data', keep);
-    server.stderr.setEncoding('utf8').on('data', keep);
-    const failed = new Promise<never>((_, reject) => {
-      server.once('error', (error) =>
-        reject(new Error(`nats-server could not run (${error.message}). Install it: \`apt-get install -y nats-server\`.`)),
-      );
-      server.once('exit', (code) => reject(new Error(`nats-server exited with code ${code}:\n${output}`)));
-    });
-    failed.catch(() => {});
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const up = await Promise.race([
+export function startPrivateNats(): Promise<PrivateNats> {
+  return startPrivateServer('nats', (dir, port) => {
+    const url = `nats://127.0.0.1:${port}`;
+    return serverProcess({
+      url,
+      command: 'nats-server',
+      args: ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir],
+      install: 'apt-get install -y nats-server',
+      ready: (output) =>
         hello(url, 500).then(
-          () => output.includes('Server is ready'),
+          () => output().includes('Server is ready'),
           () => false,
         ),
-        failed,
-      ]);
-      if (up) return;
-      if (Date.now() > deadline) throw new Error(`nats-server on port ${port} did not answer within 10 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-  const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') => {
-    const server = child;
-    if (!server || server.exitCode !== null || server.signalCode !== null) return;
-    const exited = new Promise((resolve) => server.once('exit', resolve));
-    server.kill(signal);
-    await exited;
-  };
-  await start();
-  return {
-    url,
-    stop,
-    start,
-    close: async () => {
-      await stop('SIGKILL');
-      process.off('exit', killOnExit);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+    });
+  });
 }
 
 /** Polls an async `predicate` until it holds; rejects after `timeoutMs`. */

@@ -6,9 +6,9 @@
  * started again. Every client must end with every event exactly once, in order.
  */
 import { createChannel, type Backplane, type Channel } from '@ssekit/core';
-import { eventually, type Framework } from '@ssekit/test-kit';
+import { Cluster, eventually, seeded, type Framework } from '@ssekit/test-kit';
 import { createPostgresBackplane } from '../src/index.js';
-import { byId, Client, seeded, startInstance, tally, type Instance } from './instances.js';
+import { byId, startInstance, type Instance } from './instances.js';
 import {
   connect,
   dropTables,
@@ -35,32 +35,13 @@ describe('instances sharing one PostgreSQL', () => {
   let table: string;
   let url: string;
   let server: PrivatePostgres | undefined;
-  const instances: Instance[] = [];
-  const clients: Client[] = [];
+  const cluster = new Cluster<Instance>();
   const pools: TestPool[] = [];
   const backplanes: Backplane[] = [];
   const channels: Channel<any>[] = [];
 
   const start = () =>
-    Promise.all(INSTANCES.map(([framework, flavour], n) => startInstance(`${framework}-${n}`, framework, flavour, url, table))).then(
-      (started) => {
-        instances.push(...started);
-        return started;
-      },
-    );
-  /** Clients spread round-robin over `over`, each subscribed before anything is published. */
-  const spread = async (count: number, over: Instance[], random: () => number) => {
-    const pick = (not?: Instance) => {
-      const candidates = over.filter((instance) => instance.alive && instance !== not);
-      return candidates[Math.floor(random() * candidates.length)]!;
-    };
-    const made = Array.from({ length: count }, () => new Client(pick, random));
-    clients.push(...made);
-    await Promise.all(made.map((client, index) => client.connect(over[index % over.length]!)));
-    // Each holds its resume point before anything is published.
-    await eventually(() => made.every((client) => client.reader?.lastEventId() !== undefined), 10_000, 'every client’s resume point');
-    return made;
-  };
+    cluster.add(INSTANCES.map(([framework, flavour], n) => startInstance(`${framework}-${n}`, framework, flavour, url, table)));
   /** A channel in this process, publishing through a backplane of its own. */
   const publisher = async (flavour: Flavour = 'pg') => {
     const pool = await connect(flavour, url);
@@ -72,43 +53,16 @@ describe('instances sharing one PostgreSQL', () => {
     channels.push(channel);
     return { channel, reported };
   };
-  /** Moves a random client to another instance every few ms, until `until()`. */
-  const churn = async (random: () => number, until: () => boolean) => {
-    let moves = 0;
-    while (!until()) {
-      await new Promise((resolve) => setTimeout(resolve, 5 + random() * 15));
-      const candidates = clients.filter((client) => client.reader?.lastEventId() !== undefined);
-      if (candidates.length === 0) continue;
-      await candidates[Math.floor(random() * candidates.length)]!.move();
-      moves++;
-    }
-    return moves;
-  };
-  const everyClientGets = async (expected: string[], timeoutMs: number) => {
-    await eventually(() => clients.every((client) => client.ids().length >= expected.length), timeoutMs, 'every client to catch up').catch(
-      (error) => {
-        throw new Error(
-          `${(error as Error).message}; got ${clients.map((client) => client.describe(expected)).join(', ')} of ${expected.length}\n` +
-            instances.map((instance) => `--- ${instance.name}:\n${instance.output()}`).join('\n'),
-        );
-      },
-    );
-    const counts = tally(clients, expected);
-    for (const client of clients) expect(client.ids()).toEqual(expected);
-    expect(counts).toEqual({ lost: 0, duplicated: 0, foreign: 0 });
-    return counts;
-  };
 
   beforeEach(() => {
     table = uniqueTable('cluster');
     url = PG_URL;
   });
   afterEach(async () => {
-    for (const client of clients.splice(0)) client.stop();
+    await cluster.close();
     for (const channel of channels.splice(0)) await channel.close();
     for (const backplane of backplanes.splice(0)) await backplane.close();
     for (const pool of pools.splice(0)) await pool.close();
-    await Promise.all(instances.splice(0).map((instance) => instance.close()));
     if (server) await server.close();
     else await dropTables(table);
     server = undefined;
@@ -118,22 +72,21 @@ describe('instances sharing one PostgreSQL', () => {
     const random = seeded(11);
     const started = Date.now();
     const all = await start();
-    await spread(12, all, random);
+    await cluster.spread(12, all, random);
     let publishing = true;
     const [results, moves] = await Promise.all([
       Promise.all(all.map((instance) => instance.publish(100, 10, 2))).finally(() => (publishing = false)),
-      churn(random, () => !publishing),
+      cluster.churn(random, () => !publishing),
     ]);
     expect(results.flatMap((result) => result.failures)).toEqual([]);
     const expected = results.flatMap((result) => result.ids).sort(byId);
     expect(expected).toEqual(Array.from({ length: 300 }, (_, n) => String(n + 1)));
-    const counts = await everyClientGets(expected, 20_000);
+    const counts = await cluster.everyClientGets(expected, 20_000);
     expect(moves).toBeGreaterThan(10);
-    const reconnects = clients.reduce((sum, client) => sum + client.connects - 1, 0);
     console.info(
-      `${all.length} instances (${all.map((instance) => `${instance.framework} on ${instance.flavour}`).join(', ')}), ${clients.length} clients, ` +
-        `${expected.length} events from ${all.length} racing publishers, ${reconnects} reconnects to other instances: ` +
-        `lost ${counts.lost}, duplicated ${counts.duplicated}, resets ${clients.reduce((sum, client) => sum + client.resets, 0)} (${Date.now() - started} ms)`,
+      `${all.length} instances (${all.map((instance) => `${instance.framework} on ${instance.flavour}`).join(', ')}), ${cluster.clients.length} clients, ` +
+        `${expected.length} events from ${all.length} racing publishers, ${cluster.reconnects()} reconnects to other instances: ` +
+        `lost ${counts.lost}, duplicated ${counts.duplicated}, resets ${cluster.resets()} (${Date.now() - started} ms)`,
     );
   });
 
@@ -141,8 +94,8 @@ describe('instances sharing one PostgreSQL', () => {
     const random = seeded(21);
     const all = await start();
     const [victim] = all as [Instance, ...Instance[]];
-    await spread(9, all, random);
-    const onVictim = clients.filter((client) => client.instance === victim);
+    await cluster.spread(9, all, random);
+    const onVictim = cluster.clients.filter((client) => client.instance === victim);
     expect(onVictim.length).toBeGreaterThan(0);
     const { channel } = await publisher('postgres.js 4');
     const survivorsPublish = all.slice(1).map((instance) => instance.publish(60, 6));
@@ -160,7 +113,7 @@ describe('instances sharing one PostgreSQL', () => {
     const results = await Promise.all(survivorsPublish);
     expect(results.flatMap((result) => result.failures)).toEqual([]);
     const expected = [...ids, ...results.flatMap((result) => result.ids)].sort(byId);
-    const counts = await everyClientGets(expected, 20_000);
+    const counts = await cluster.everyClientGets(expected, 20_000);
     for (const client of onVictim) {
       expect(client.instance).not.toBe(victim);
       expect(client.connects).toBeGreaterThanOrEqual(2);
@@ -176,7 +129,7 @@ describe('instances sharing one PostgreSQL', () => {
     server = await startPrivatePostgres();
     url = server.url;
     const all = await start();
-    await spread(6, all, random);
+    await cluster.spread(6, all, random);
     const { channel, reported } = await publisher('pg');
     const ids: string[] = [];
     let publishing = true;
@@ -186,7 +139,7 @@ describe('instances sharing one PostgreSQL', () => {
         await new Promise((resolve) => setTimeout(resolve, random() * 4));
       }
     };
-    const moving = churn(random, () => !publishing);
+    const moving = cluster.churn(random, () => !publishing);
     await publish(60);
 
     await server.stop();
@@ -214,7 +167,7 @@ describe('instances sharing one PostgreSQL', () => {
     await publish(59);
     publishing = false;
     await moving;
-    await everyClientGets(ids, 30_000);
+    await cluster.everyClientGets(ids, 30_000);
     // The publisher's own backplane lost PostgreSQL too: it said so once, and went on.
     expect(reported).toEqual([
       expect.objectContaining({ name: 'PostgresBackplaneError', message: expect.stringContaining('keeps retrying') }),

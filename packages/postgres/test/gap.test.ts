@@ -8,19 +8,9 @@
  *   another instance publishes past `maxLen`.
  */
 import { createChannel, type Backplane, type BackplaneEntry, type BackplaneListener, type Channel } from '@ssekit/core';
-import { eventually, readSse, startApp, type SseReader, type TestApp } from '@ssekit/test-kit';
+import { eventually, readSse, startApp, startTcpProxy, type SseReader, type TcpProxy, type TestApp } from '@ssekit/test-kit';
 import { createPostgresBackplane } from '../src/index.js';
-import {
-  connect,
-  dropTables,
-  FLAVOURS,
-  PG_URL,
-  requirePostgres,
-  startProxy,
-  uniqueTable,
-  type PostgresProxy,
-  type TestPool,
-} from './postgres.js';
+import { connect, dropTables, FLAVOURS, PG_URL, requirePostgres, uniqueTable, type TestPool } from './postgres.js';
 
 jest.setTimeout(60_000);
 beforeAll(() => requirePostgres());
@@ -46,7 +36,7 @@ describe.each(FLAVOURS)('a reader on %s that misses trimmed entries', (flavour) 
   const tables: string[] = [];
   const pools: TestPool[] = [];
   const backplanes: Backplane[] = [];
-  const proxies: PostgresProxy[] = [];
+  const proxies: TcpProxy[] = [];
   const channels: Channel<any>[] = [];
   const apps: TestApp[] = [];
   const streams: SseReader[] = [];
@@ -67,7 +57,7 @@ describe.each(FLAVOURS)('a reader on %s that misses trimmed entries', (flavour) 
   const setUp = async () => {
     const table = uniqueTable(`gap-${flavour}`);
     tables.push(table);
-    const proxy = await startProxy(PG_URL);
+    const proxy = await startTcpProxy(PG_URL);
     proxies.push(proxy);
     const [readerPool, writerPool] = [await connect(flavour, proxy.url), await connect(flavour)];
     pools.push(readerPool, writerPool);
@@ -79,17 +69,17 @@ describe.each(FLAVOURS)('a reader on %s that misses trimmed entries', (flavour) 
   };
 
   /** Makes the reader miss entries 2..7 of which only 5..7 remain, by `way`. */
-  const missEntries = async (way: Way, proxy: PostgresProxy, writer: Backplane) => {
+  const missEntries = async (way: Way, proxy: TcpProxy, writer: Backplane) => {
     if (way === 'falls behind the trim') {
-      proxy.pause();
+      proxy.hold('from-server');
       for (let n = 2; n <= 7; n++) await writer.publish('events', { id: undefined, event: 'n', data: LARGE, raw: true, value: LARGE });
-      proxy.resume();
+      proxy.restore();
     } else {
-      proxy.partition();
+      proxy.cut();
       for (let n = 2; n <= 7; n++) await writer.publish('events', { id: undefined, event: 'n', data: String(n), raw: true, value: n });
       // Long enough for the reader to notice and try to come back, in vain.
       await new Promise((resolve) => setTimeout(resolve, 500));
-      proxy.heal();
+      proxy.restore();
     }
   };
 

@@ -1,21 +1,18 @@
 /**
  * Real PostgreSQL for the tests: the server at PG_URL, pools of every supported library, tables
- * of their own, private servers that a test may stop and start again, and a TCP proxy that can
- * hold back or cut what one backplane exchanges with PostgreSQL.
+ * of their own, and private servers that a test may stop and start again.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants, readdirSync } from 'node:fs';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { chown } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
 import pg from 'pg';
 import type { Sql } from 'postgres';
 import postgres3 from 'postgres3';
-import { freePort } from '@ssekit/test-kit';
+import { startPrivateServer, type PrivateServer } from '@ssekit/test-kit';
 import type { PostgresPool } from '../src/index.js';
 
 /** The PostgreSQL every test talks to, unless it starts its own. */
@@ -140,16 +137,8 @@ export async function connectionsOf(applicationName: string, url = PG_URL): Prom
   }
 }
 
-/** A PostgreSQL server of the test's own, which it may stop and start again on the same port. */
-export interface PrivatePostgres {
-  readonly url: string;
-  /** Stops the server (`pg_ctl stop -m fast`, or `immediate`, as a crash would); its data stays. */
-  stop(mode?: 'fast' | 'immediate'): Promise<void>;
-  /** Starts it again on the same port and data directory; resolves once it accepts connections. */
-  start(): Promise<void>;
-  /** Stops it for good and removes its data. */
-  close(): Promise<void>;
-}
+/** A PostgreSQL server of the test's own: stopped with `pg_ctl stop -m fast`, or `immediate`, as a crash would. */
+export type PrivatePostgres = PrivateServer<'fast' | 'immediate'>;
 
 /** `initdb` and `pg_ctl`: from PG_BIN, PATH, /usr/local/bin, or Debian's /usr/lib/postgresql/<n>/bin. */
 function findBinary(name: string): string {
@@ -196,38 +185,30 @@ function runAs(binary: string, args: string[], timeoutMs = 60_000): Promise<stri
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const initdb = findBinary('initdb');
   const pgCtl = findBinary('pg_ctl');
-  const dir = await mkdtemp(path.join(tmpdir(), 'ssekit-postgres-'));
-  if (process.getuid?.() === 0) await chown(dir, ...(await postgresUser()));
-  const data = path.join(dir, 'data');
-  await runAs(initdb, ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
-  const port = await freePort();
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=200`;
-  let running = false;
-  const stopNow = () => {
-    if (running) void runAs(pgCtl, ['-D', data, '-m', 'immediate', 'stop']).catch(() => {});
-  };
-  process.once('exit', stopNow);
-  const start = async () => {
-    await runAs(pgCtl, ['-D', data, '-w', '-t', '30', '-o', serverOptions, '-l', path.join(dir, 'log'), 'start']);
-    running = true;
-  };
-  const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
-    if (!running) return;
-    await runAs(pgCtl, ['-D', data, '-w', '-t', '30', '-m', mode, 'stop']);
-    running = false;
-  };
-  await start();
-  return {
-    url,
-    stop,
-    start,
-    close: async () => {
-      await stop('immediate').catch(() => {});
-      process.off('exit', stopNow);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return startPrivateServer('postgres', async (dir, port) => {
+    if (process.getuid?.() === 0) await chown(dir, ...(await postgresUser()));
+    const data = path.join(dir, 'data');
+    await runAs(initdb, ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+    const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=200`;
+    let running = false;
+    const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
+      if (!running) return;
+      await runAs(pgCtl, ['-D', data, '-w', '-t', '30', '-m', mode, 'stop']);
+      running = false;
+    };
+    return {
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      start: async () => {
+        await runAs(pgCtl, ['-D', data, '-w', '-t', '30', '-o', serverOptions, '-l', path.join(dir, 'log'), 'start']);
+        running = true;
+      },
+      stop,
+      halt: () => stop('immediate').catch(() => {}),
+      kill: () => {
+        if (running) void runAs(pgCtl, ['-D', data, '-m', 'immediate', 'stop']).catch(() => {});
+      },
+    };
+  });
 }
 
 async function postgresUser(): Promise<[number, number]> {
@@ -239,74 +220,4 @@ async function postgresUser(): Promise<[number, number]> {
   const uid = /uid=(\d+)/.exec(out)?.[1];
   const gid = /gid=(\d+)/.exec(out)?.[1];
   return [Number(uid), Number(gid)];
-}
-
-/**
- * A TCP proxy on a free loopback port in front of PostgreSQL: it can hold back what the server
- * sends (notifications pile up, as on a slow network), and cut every connection and refuse new
- * ones (a network partition), while the rest of the test talks to PostgreSQL directly.
- */
-export interface PostgresProxy {
-  /** The URL of `target` through the proxy. */
-  readonly url: string;
-  /** Holds back what the server sends, until {@link PostgresProxy.resume}. */
-  pause(): void;
-  resume(): void;
-  /** Cuts every connection, and refuses new ones until {@link PostgresProxy.heal}. */
-  partition(): void;
-  heal(): void;
-  close(): Promise<void>;
-}
-
-export async function startProxy(target: string): Promise<PostgresProxy> {
-  const { hostname, port } = new URL(target);
-  /** Each connection: the two sockets, and what the server sent while the proxy held it back. */
-  const links = new Set<{ client: net.Socket; upstream: net.Socket; held: Buffer[] }>();
-  let paused = false;
-  let partitioned = false;
-  const server = net.createServer((client) => {
-    if (partitioned) return void client.destroy();
-    const link = { client, upstream: net.connect({ host: hostname, port: Number(port) }), held: [] as Buffer[] };
-    links.add(link);
-    client.on('data', (chunk) => link.upstream.write(chunk));
-    link.upstream.on('data', (chunk: Buffer) => (paused ? link.held.push(chunk) : client.write(chunk)));
-    const drop = () => {
-      links.delete(link);
-      client.destroy();
-      link.upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    link.upstream.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = new URL(target);
-  url.port = String((server.address() as net.AddressInfo).port);
-  const cutAll = () => {
-    for (const { client, upstream } of links) {
-      client.destroy();
-      upstream.destroy();
-    }
-    links.clear();
-  };
-  return {
-    url: url.href,
-    pause: () => {
-      paused = true;
-    },
-    resume: () => {
-      paused = false;
-      for (const link of links) for (const chunk of link.held.splice(0)) link.client.write(chunk);
-    },
-    partition: () => {
-      partitioned = true;
-      cutAll();
-    },
-    heal: () => {
-      partitioned = false;
-    },
-    close: async () => {
-      cutAll();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }

@@ -3,12 +3,11 @@
  * (a dead peer behind a NAT, a half-open TCP connection), and a long run of large entries,
  * which must cost no memory once delivered. Once per client flavour.
  */
-import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createChannel, type Backplane } from '@ssekit/core';
 import { createSseStreamFromSink } from '@ssekit/core/adapter';
-import { createMemorySink, eventually, freePort } from '@ssekit/test-kit';
+import { createMemorySink, eventually, startTcpProxy } from '@ssekit/test-kit';
 import { createRedisBackplane } from '../src/index.js';
 import { connect, deleteKeys, FLAVOURS, REDIS_URL, requireRedis, uniquePrefix, type TestClient } from './redis.js';
 
@@ -18,47 +17,6 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 beforeAll(() => requireRedis());
-
-/** A TCP proxy to Redis that can make the connections it holds go silent, without closing them. */
-async function silenceableProxy(target: string): Promise<{ url: string; silence(): void; silenceNewest(): void; close(): Promise<void> }> {
-  const { hostname, port } = new URL(target);
-  const pairs = new Set<{ client: net.Socket; upstream: net.Socket; silent: boolean }>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(port), hostname);
-    const pair = { client, upstream, silent: false };
-    pairs.add(pair);
-    client.on('data', (data) => void (pair.silent || upstream.write(data)));
-    upstream.on('data', (data) => void (pair.silent || client.write(data)));
-    const drop = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  const listenPort = await freePort();
-  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
-  return {
-    url: `redis://127.0.0.1:${listenPort}`,
-    // Only the connections open now: a new one (the reader's replacement) goes through.
-    silence: () => {
-      for (const pair of pairs) pair.silent = true;
-    },
-    // The connection opened last: the reader's own, which it opens after the injected client's.
-    silenceNewest: () => {
-      [...pairs].at(-1)!.silent = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const pair of pairs) {
-          pair.client.destroy();
-          pair.upstream.destroy();
-        }
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe.each(FLAVOURS)('the reader on %s', (flavour) => {
   let prefix: string;
@@ -74,7 +32,7 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
   });
 
   test('an XREAD on a connection that went silent is given up after blockMs + commandTimeoutMs, and a new connection delivers what it missed', async () => {
-    const proxy = await silenceableProxy(REDIS_URL);
+    const proxy = await startTcpProxy(REDIS_URL);
     try {
       const viaProxy = await connect(flavour, proxy.url);
       const direct = await connect(flavour, REDIS_URL);
@@ -94,7 +52,8 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
       await publishing.publish('events', { id: undefined, event: undefined, data: 'before', raw: true, value: 'before' });
       await eventually(() => seen.length === 1, 3000, 'the first entry');
 
-      // The reader's connection, and the client's own, stop answering; neither is closed.
+      // The reader's connection, and the client's own, stop answering; neither is closed. A new
+      // connection (the reader's replacement) goes through.
       proxy.silence();
       const silencedAt = Date.now();
       await publishing.publish('events', { id: undefined, event: undefined, data: 'while silent', raw: true, value: 'while silent' });
@@ -110,7 +69,7 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
   });
 
   test('entries trimmed while the reader was away are a gap: its channel replays, and sends reset for what is gone', async () => {
-    const proxy = await silenceableProxy(REDIS_URL);
+    const proxy = await startTcpProxy(REDIS_URL);
     try {
       const viaProxy = await connect(flavour, proxy.url);
       const direct = await connect(flavour, REDIS_URL);
@@ -132,7 +91,8 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
       await eventually(() => sink.events.length === 1, 3000, 'the first entry');
 
       // The reader goes silent; meanwhile twelve entries pass, and the stream keeps five.
-      proxy.silenceNewest();
+      // The connection opened last: the reader's own, which it opens after the injected client's.
+      proxy.silence('newest');
       const ids: string[] = [];
       for (let n = 0; n < 12; n++)
         ids.push(await publishing.publish('events', { id: undefined, event: undefined, data: String(n), raw: true, value: String(n) }));

@@ -2,16 +2,12 @@
  * Real Redis for the tests: the server at REDIS_URL, clients of both flavours, throwaway
  * prefixes, and private redis-server processes that a test may stop and start again.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import Redis from 'ioredis';
 import { createClient } from 'redis';
 import type { RedisClient } from '../src/index.js';
-import { freePort } from '@ssekit/test-kit';
+import { serverProcess, startPrivateServer, type PrivateServer } from '@ssekit/test-kit';
 
 /** The Redis every test talks to, unless it starts its own. */
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -147,78 +143,27 @@ export async function connectedClients(url = REDIS_URL): Promise<number> {
   }
 }
 
-/** A redis-server of the test's own, which it may stop and start again on the same port. */
-export interface PrivateRedis {
-  readonly url: string;
-  /** Stops the server as a deploy or a crash would: SIGTERM (it writes its AOF) or SIGKILL. */
-  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
-  /** Starts it again on the same port and data directory; resolves once it answers. */
-  start(): Promise<void>;
-  /** Stops it for good and removes its data. */
-  close(): Promise<void>;
-}
+/** A redis-server of the test's own: stopped as a deploy (SIGTERM: it writes its AOF) or a crash (SIGKILL) would. */
+export type PrivateRedis = PrivateServer<'SIGTERM' | 'SIGKILL'>;
 
 /**
  * Starts redis-server on a free loopback port with append-only persistence, as a deployment
  * that must not lose its streams on restart runs it. The shared server at REDIS_URL is never
  * stopped by a test.
  */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ssekit-redis-'));
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  let child: ChildProcess | undefined;
-  let output = '';
-  const killOnExit = () => child?.kill('SIGKILL');
-  process.once('exit', killOnExit);
-
-  const start = async () => {
-    output = '';
-    const server = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    child = server;
-    server.stdout.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-5000)));
-    server.stderr.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-5000)));
-    const failed = new Promise<never>((_, reject) => {
-      server.once('error', (error) =>
-        reject(new Error(`redis-server could not run (${error.message}). Install it: \`apt-get install -y redis-server\`.`)),
-      );
-      server.once('exit', (code) => reject(new Error(`redis-server exited with code ${code}:\n${output}`)));
-    });
-    failed.catch(() => {});
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const up = await Promise.race([
+export function startPrivateRedis(): Promise<PrivateRedis> {
+  return startPrivateServer('redis', (dir, port) => {
+    const url = `redis://127.0.0.1:${port}`;
+    return serverProcess({
+      url,
+      command: 'redis-server',
+      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
+      install: 'apt-get install -y redis-server',
+      ready: () =>
         ping(url, 500).then(
           () => true,
           () => false,
         ),
-        failed,
-      ]);
-      if (up) return;
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within 10 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-  const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') => {
-    const server = child;
-    if (!server || server.exitCode !== null || server.signalCode !== null) return;
-    const exited = new Promise((resolve) => server.once('exit', resolve));
-    server.kill(signal);
-    await exited;
-  };
-  await start();
-  return {
-    url,
-    stop,
-    start,
-    close: async () => {
-      await stop('SIGKILL');
-      process.off('exit', killOnExit);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+    });
+  });
 }

@@ -5,3 +5,8 @@ export * from './memory-sink.js';
 export * from './servers.js';
 export * from './wait.js';
 export * from './nginx.js';
+export * from './instances.js';
+export * from './instance-fixture.js';
+export * from './private-server.js';
+export * from './tcp-proxy.js';
+export * from './built-package.js';
