@@ -101,6 +101,7 @@ const extras: Record<PackageName, Record<string, unknown>> = {
 /** What an application gets from @ssekit/core at run time: deliberate, so pinned here. */
 const CORE_VALUES = [
   'MAX_EVENT_ID_LENGTH',
+  'SSE_DIAGNOSTICS',
   'SseError',
   'createChannel',
   'createMemoryBackplane',
@@ -195,6 +196,7 @@ channel.close();
         'kLazyStream',
         'lazyStream',
         'readLastEventId',
+        'reportBackplaneEvent',
         'resolveAdapterOptions',
         'resolveStreamOptions',
       ],

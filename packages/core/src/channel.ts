@@ -6,6 +6,7 @@ import type {
   BackplaneReplay,
   BackplaneSubscription,
 } from './backplane.js';
+import { channelReplayChannel, channelResetChannel, type SseChannelReplayMessage, type SseChannelResetMessage } from './diagnostics.js';
 import { SseError } from './errors.js';
 import { formatEvent, type SseEventMap } from './format.js';
 import type { MemoryHistoryOptions, HistoryStore } from './history.js';
@@ -350,18 +351,37 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
       if (mark === START) mark = this.start?.id ?? this.backplane.originId;
       if (mark !== undefined && !(await stream[kWriteFormatted](formatEvent({ id: mark })))) return;
       if (lastEventId !== undefined) {
+        // Timed only while someone listens: a resume costs nothing extra otherwise.
+        const startedAt = channelReplayChannel.hasSubscribers ? performance.now() : -1;
         const replay = await (shared ?? this.backplane.replay(this.name, lastEventId, this.maxReplayEvents));
         if (replay.found) {
+          let events = 0;
           for (const entry of replay.entries) {
-            if (!(await this.write(subscriber, entry))) return;
+            const written = await this.write(subscriber, entry);
+            if (!written) return;
+            if (written !== SKIPPED) events++;
           }
           subscriber.coveredThrough = replay.entries.at(-1)?.position ?? replay.position;
+          if (startedAt >= 0 && channelReplayChannel.hasSubscribers) {
+            channelReplayChannel.publish({
+              channel: this.name,
+              stream,
+              lastEventId,
+              events,
+              durationMs: performance.now() - startedAt,
+              cause: shared ? 'gap' : 'resume',
+            } satisfies SseChannelReplayMessage);
+          }
         } else {
           // The client missed events it can no longer get: say so, and resume from the newest.
           const { latest } = replay;
           subscriber.coveredThrough = latest?.position;
-          const reset = formatEvent({ event: this.resetEvent, id: latest?.id ?? '', data: JSON.stringify({ lastEventId }) });
+          const id = latest?.id ?? '';
+          const reset = formatEvent({ event: this.resetEvent, id, data: JSON.stringify({ lastEventId }) });
           if (!(await stream[kWriteFormatted](reset))) return;
+          if (channelResetChannel.hasSubscribers) {
+            channelResetChannel.publish({ channel: this.name, stream, lastEventId, id } satisfies SseChannelResetMessage);
+          }
         }
       }
       // Live events arrived meanwhile; any the replay already covered are skipped by position.
@@ -376,10 +396,14 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     }
   }
 
-  /** Writes one entry to one subscriber, waiting for the socket only when it is full. */
-  private write(subscriber: Subscriber, entry: BackplaneEntry): boolean | Promise<boolean> {
+  /**
+   * Writes one entry to one subscriber, waiting for the socket only when it is full: `true` once
+   * it went out, {@link SKIPPED} when the filter (or replay's coverage) left it out, `false` when
+   * the stream closed.
+   */
+  private write(subscriber: Subscriber, entry: BackplaneEntry): boolean | typeof SKIPPED | Promise<boolean> {
     if (subscriber.stream.closed) return false;
-    if (!this.allows(subscriber, entry)) return true;
+    if (!this.allows(subscriber, entry)) return SKIPPED;
     const sent = subscriber.stream[kWriteFormatted](this.formattedOf(entry));
     return sent === SENT || sent;
   }
@@ -389,3 +413,6 @@ function noop(): void {}
 
 /** A new subscriber's mark, before delivery has started: the backplane's start, once known. */
 const START = Symbol('start');
+
+/** What writing an entry that the subscriber does not get returns: it goes on, having sent nothing. */
+const SKIPPED = Symbol('skipped');

@@ -37,3 +37,13 @@ export type {
 export { createMemoryBackplane, type MemoryBackplaneOptions } from './memory-backplane.js';
 export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
 export { createStreamGroup, type SseGroupOptions, type SseLimit, type SseShutdownOptions, type SseStreamGroup } from './group.js';
+export {
+  SSE_DIAGNOSTICS,
+  type SseBackplaneMessage,
+  type SseChannelReplayMessage,
+  type SseChannelResetMessage,
+  type SseDiagnosticsMessages,
+  type SseStreamCloseMessage,
+  type SseStreamOpenMessage,
+  type SseStreamOverflowMessage,
+} from './diagnostics.js';

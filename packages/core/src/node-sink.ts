@@ -70,6 +70,7 @@ function frame(text: string, bytes: number): string {
 
 class NodeSink implements SseSink {
   readonly lastEventIdHeader: string | string[] | undefined;
+  bytesWritten = 0;
   private flushes = false;
   /**
    * The connection, once the stream writes its chunks to it directly: see {@link directSocket}.
@@ -108,6 +109,13 @@ class NodeSink implements SseSink {
 
   get bufferedBytes(): number {
     return this.pendingBytes + (this.socket ?? this.res).writableLength;
+  }
+
+  get path(): string {
+    // Express rewrites `url` under a mounted router; `originalUrl` is what the client asked for.
+    const url = (this.req as { originalUrl?: string }).originalUrl ?? this.req.url ?? '';
+    const query = url.indexOf('?');
+    return query === -1 ? url : url.slice(0, query);
   }
 
   open(headers: Readonly<Record<string, string>>, firstChunk?: string): boolean {
@@ -187,10 +195,14 @@ class NodeSink implements SseSink {
       // in one call. Node 24's own res.write merges a corked turn's writes the same way.
       if (this.pendingBytes === 0 && !this.corked) flushAtEndOfTurn(this);
       this.pending = this.pendingBytes === 0 ? chunk : this.pending + chunk;
-      this.pendingBytes += byteLengthOf(chunk);
+      const bytes = byteLengthOf(chunk);
+      this.pendingBytes += bytes;
+      this.bytesWritten += bytes;
       if (this.pendingBytes + socket.writableLength < socket.writableHighWaterMark) return true;
       ok = this.writePending(socket);
     } else {
+      // Measured once per event however many streams write it, as on the direct path.
+      this.bytesWritten += byteLengthOf(chunk);
       if (!this.corked) this.cork();
       ok = this.res.write(chunk);
       if (this.flushes) this.res.flush!();

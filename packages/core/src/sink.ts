@@ -17,6 +17,16 @@ export interface SseSink {
   /** Bytes accepted but not yet handed to the operating system. */
   readonly bufferedBytes: number;
   /**
+   * Body bytes accepted so far (UTF-8), for the `ssekit:stream:close` diagnostic. Optional: a
+   * sink that cannot count them cheaply leaves it out, and the diagnostic says `undefined`.
+   */
+  readonly bytesWritten?: number;
+  /**
+   * The request's URL path without its query string, for the `ssekit:stream:open` diagnostic,
+   * read only while that has a subscriber. Optional.
+   */
+  readonly path?: string;
+  /**
    * Commits status 200 with `headers` on top of those already set, then sends the head at once:
    * together with `firstChunk` when there is one, on its own otherwise.
    * @returns what {@link SseSink.write} returns for `firstChunk`.

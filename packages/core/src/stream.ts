@@ -1,3 +1,11 @@
+import {
+  streamCloseChannel,
+  streamOpenChannel,
+  streamOverflowChannel,
+  type SseStreamCloseMessage,
+  type SseStreamOpenMessage,
+  type SseStreamOverflowMessage,
+} from './diagnostics.js';
 import { SseError } from './errors.js';
 import {
   formatComment,
@@ -22,9 +30,10 @@ import type { SseSink } from './sink.js';
  * - `error`: a piped source failed;
  * - `shutdown`: its group shut down;
  * - `rejected`: its group's limit answered 429 instead of opening it;
- * - `evicted`: its group's limit closed it to make room for a newer stream with the same key.
+ * - `evicted`: its group's limit closed it to make room for a newer stream with the same key;
+ * - `lifetime`: it reached `maxLifetimeMs`, and the client comes back with its `Last-Event-ID`.
  */
-export type SseCloseReason = 'client' | 'server' | 'overflow' | 'error' | 'shutdown' | 'rejected' | 'evicted';
+export type SseCloseReason = 'client' | 'server' | 'overflow' | 'error' | 'shutdown' | 'rejected' | 'evicted' | 'lifetime';
 
 /** Options of a stream, shared by `createSseStream` and every adapter. */
 export interface SseStreamOptions extends FormatOptions {
@@ -43,6 +52,28 @@ export interface SseStreamOptions extends FormatOptions {
   maxBufferedBytes?: number;
   /** A `retry` line sent with the head, in milliseconds. */
   retryMs?: number;
+  /**
+   * Ends the stream this long after it opened (plus a random `0..lifetimeJitterMs`), with
+   * reason `lifetime`, after a `retry: lifetimeRetryMs` line: the client reconnects at once with
+   * its `Last-Event-ID`, so a channel resumes it with nothing lost, and the new request goes
+   * through the handler, and its authorization, again. Bounds how long a credential checked at
+   * connect time stays good, and lets connections rebalance across instances. 0 turns it off.
+   * @default 0
+   */
+  maxLifetimeMs?: number;
+  /**
+   * The most milliseconds added at random to each stream's `maxLifetimeMs`, so that streams
+   * opened together (after a deploy) do not all end, and reconnect, together.
+   * @default a tenth of maxLifetimeMs, rounded down
+   */
+  lifetimeJitterMs?: number;
+  /**
+   * The `retry` sent just before a stream ends at its lifetime: how long its client waits before
+   * it reconnects. It stays the client's reconnect delay afterwards, unless `retryMs` sets
+   * another with each new stream's head.
+   * @default 1000
+   */
+  lifetimeRetryMs?: number;
   /**
    * The largest event `send` accepts, in UTF-8 bytes. A larger one throws
    * `ERR_SSE_EVENT_TOO_LARGE`; nothing is written and the stream stays open.
@@ -150,6 +181,9 @@ export interface SseStream<TEvents extends SseEventMap = SseEventMap> {
 const DEFAULT_KEEP_ALIVE_MS = 15_000;
 const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
 const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
+const DEFAULT_LIFETIME_RETRY_MS = 1000;
+/** The longest delay a timer takes (Node, browsers): a longer wait is made of several. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const HEARTBEAT = ': ping\n';
 
 // Settled promises are immutable, so every unblocked send can share one. Core modules compare
@@ -183,6 +217,11 @@ export interface ResolvedStreamOptions {
   readonly keepAliveMs: number;
   readonly maxBufferedBytes: number;
   readonly maxEventBytes: number;
+  /** 0 when streams live as long as their client stays. */
+  readonly maxLifetimeMs: number;
+  readonly lifetimeJitterMs: number;
+  /** The `retry` line a stream sends when its lifetime ends. */
+  readonly lifetimeFarewell: string;
   readonly group: GroupMembership | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly openPrefix: string;
@@ -229,6 +268,18 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
     headers[name.toLowerCase()] = text;
   }
   Object.assign(headers, SSE_HEADERS);
+  const maxLifetimeMs = options.maxLifetimeMs ?? 0;
+  if (!isCount(maxLifetimeMs)) {
+    throw new SseError('ERR_SSE_INVALID_OPTION', `maxLifetimeMs must be a non-negative integer, not ${String(maxLifetimeMs)}.`);
+  }
+  const lifetimeJitterMs = options.lifetimeJitterMs ?? Math.floor(maxLifetimeMs / 10);
+  if (!isCount(lifetimeJitterMs)) {
+    throw new SseError('ERR_SSE_INVALID_OPTION', `lifetimeJitterMs must be a non-negative integer, not ${String(lifetimeJitterMs)}.`);
+  }
+  const lifetimeRetryMs = options.lifetimeRetryMs ?? DEFAULT_LIFETIME_RETRY_MS;
+  if (!isCount(lifetimeRetryMs)) {
+    throw new SseError('ERR_SSE_INVALID_OPTION', `lifetimeRetryMs must be a non-negative integer, not ${String(lifetimeRetryMs)}.`);
+  }
   let openPrefix = '';
   if (options.retryMs !== undefined) {
     try {
@@ -241,6 +292,9 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
     keepAliveMs,
     maxBufferedBytes,
     maxEventBytes,
+    maxLifetimeMs,
+    lifetimeJitterMs,
+    lifetimeFarewell: formatRetry(lifetimeRetryMs),
     group: group as GroupMembership | undefined,
     headers,
     openPrefix,
@@ -267,9 +321,16 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   readonly lastEventId: string | undefined;
   closeReason: SseCloseReason | undefined = undefined;
   opened = false;
-  private keepAlive: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The one timer of the stream: for its heartbeat, its lifetime, or both. */
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** When the stream last wrote (monotonic), for the keep-alive: a number, so that no write touches a timer. */
   private lastWriteAt = 0;
+  /** When the stream opened (monotonic). */
+  private openedAt = 0;
+  /** When its lifetime ends (monotonic); never without `maxLifetimeMs`. */
+  private endsAt = Infinity;
+  /** Event blocks written, for diagnostics: an increment per event is all it costs. */
+  private events = 0;
   private drainWaiters: Array<(sent: boolean) => void> | undefined = undefined;
   private closeListeners: Array<(reason: SseCloseReason, stream: SseStream<TEvents>) => void> | undefined = undefined;
   private abort: AbortController | undefined = undefined;
@@ -305,15 +366,15 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       const bytes = utf8Length(text);
       if (bytes > max) throw new SseError('ERR_SSE_EVENT_TOO_LARGE', `The event is ${bytes} bytes; maxEventBytes is ${max}.`);
     }
-    return this.write(text);
+    return this.write(text, 1);
   }
 
   comment(text?: string): Promise<boolean> {
-    return this.write(formatComment(text));
+    return this.write(formatComment(text), 0);
   }
 
   retry(ms: number): Promise<boolean> {
-    return this.write(formatRetry(ms));
+    return this.write(formatRetry(ms), 0);
   }
 
   open(): void {
@@ -417,21 +478,31 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   }
 
   [kWriteFormatted](formatted: string): Promise<boolean> {
-    return this.write(formatted);
+    return this.write(formatted, 1);
   }
 
-  private write(chunk: string): Promise<boolean> {
+  /** Writes `chunk`, which holds `events` event blocks (0 or 1). */
+  private write(chunk: string, events: number): Promise<boolean> {
     if (this.closeReason !== undefined) return NOT_SENT;
     const sink = this.sink;
     // Checked before writing, so one large event never cuts off a client that keeps up: the
     // bound on what a client holds is maxBufferedBytes plus one event.
-    if (sink.bufferedBytes > this.options.maxBufferedBytes) {
+    const bufferedBytes = sink.bufferedBytes;
+    if (bufferedBytes > this.options.maxBufferedBytes) {
+      if (streamOverflowChannel.hasSubscribers) {
+        streamOverflowChannel.publish({
+          stream: this,
+          bufferedBytes,
+          maxBufferedBytes: this.options.maxBufferedBytes,
+        } satisfies SseStreamOverflowMessage);
+      }
       this.finish('overflow');
       return NOT_SENT;
     }
     const ok = this.opened ? sink.write(chunk) : this.commit(chunk);
     if (this.closeReason !== undefined) return NOT_SENT; // the group refused or ended it
-    if (this.keepAlive !== undefined) this.lastWriteAt = performance.now();
+    this.events += events;
+    if (this.timer !== undefined) this.lastWriteAt = performance.now();
     if (ok) return SENT;
     return new Promise((resolve) => {
       if (!this.drainWaiters) {
@@ -447,7 +518,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
    * refuses the stream (429) or is shutting down (the stream opens only to say goodbye).
    */
   private commit(chunk: string | undefined): boolean {
-    const { openPrefix, headers, keepAliveMs, group } = this.options;
+    const { openPrefix, headers, keepAliveMs, maxLifetimeMs, group } = this.options;
     const admission = group?.admit(this, this.request);
     if (admission && !admission.admitted) {
       this.sink.reject(429, 'application/json', admission.body);
@@ -457,6 +528,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     if (admission?.farewell !== undefined) {
       this.sink.open(headers, openPrefix + admission.farewell);
       this.opened = true;
+      this.announceOpen(performance.now());
       this.finish('shutdown');
       return false;
     }
@@ -465,33 +537,61 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     // throws here and must never receive event bytes afterwards.
     const ok = this.sink.open(headers, first);
     this.opened = true;
+    const now = performance.now();
+    this.announceOpen(now);
+    if (maxLifetimeMs > 0) this.endsAt = now + maxLifetimeMs + Math.floor(Math.random() * (this.options.lifetimeJitterMs + 1));
     if (keepAliveMs > 0) {
-      this.lastWriteAt = performance.now();
-      this.armKeepAlive(keepAliveMs);
+      this.lastWriteAt = now;
+      this.arm(keepAliveMs, now);
+    } else if (maxLifetimeMs > 0) {
+      this.arm(Infinity, now);
     }
     return ok;
   }
 
-  private armKeepAlive(delayMs: number): void {
-    const timer = (this.keepAlive = setTimeout(heartbeat, delayMs, this));
+  private announceOpen(now: number): void {
+    this.openedAt = now;
+    if (streamOpenChannel.hasSubscribers) {
+      streamOpenChannel.publish({
+        stream: this,
+        request: this.request,
+        path: this.sink.path,
+        group: this.options.group as SseStreamGroup | undefined,
+      } satisfies SseStreamOpenMessage);
+    }
+  }
+
+  /**
+   * Sets the stream's one timer to fire after `delayMs`, or at the end of its lifetime when that
+   * comes first: the lifetime needs no timer of its own.
+   */
+  private arm(delayMs: number, now: number): void {
+    const timer = (this.timer = setTimeout(tick, Math.min(delayMs, this.endsAt - now, MAX_TIMER_MS), this));
     // Node and Bun only: a heartbeat alone must not keep a process alive. Elsewhere timers are
     // plain numbers, and nothing needs it.
     (timer as { unref?: () => void }).unref?.();
   }
 
   /**
-   * Called by the keep-alive timer, which is shared code: no closure per stream. The timer is
-   * set once per idle period, not moved by every write: when it fires early, it waits out the
-   * rest of the period since the last write.
+   * Called by the stream's timer, which is shared code: no closure per stream. The timer is set
+   * once per idle period, not moved by every write: when it fires early, it waits out the rest
+   * of the period since the last write. Past the lifetime, the stream ends instead.
    */
-  beat(): void {
+  tick(): void {
+    const now = performance.now();
+    if (now >= this.endsAt) {
+      this.timer = undefined;
+      // The retry line makes the client come back at once, with its Last-Event-ID.
+      return this[kCloseFor]('lifetime', this.options.lifetimeFarewell);
+    }
     const keepAliveMs = this.options.keepAliveMs;
-    const idleMs = performance.now() - this.lastWriteAt;
-    if (idleMs < keepAliveMs) return this.armKeepAlive(keepAliveMs - idleMs);
+    if (keepAliveMs === 0) return this.arm(Infinity, now);
+    const idleMs = now - this.lastWriteAt;
+    if (idleMs < keepAliveMs) return this.arm(keepAliveMs - idleMs, now);
     // Bytes still queued mean the stream is not idle, only slow: no heartbeat on top of them.
     if (this.sink.bufferedBytes !== 0) {
-      this.lastWriteAt = performance.now();
-      return this.armKeepAlive(keepAliveMs);
+      this.lastWriteAt = now;
+      return this.arm(keepAliveMs, now);
     }
     // Sends that wait for a drain while nothing is buffered wait for a drain that already came
     // and went unheard, which no runtime owes us twice. A stream must never freeze on it.
@@ -499,8 +599,8 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       this.sink.offDrain(this.onDrain);
       this.drained();
     }
-    void this.write(HEARTBEAT);
-    if (this.closeReason === undefined) this.armKeepAlive(keepAliveMs);
+    void this.write(HEARTBEAT, 0);
+    if (this.closeReason === undefined) this.arm(keepAliveMs, now);
   }
 
   // Made once per stream, and only for a stream that ever meets a full socket.
@@ -519,8 +619,8 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   private finish(reason: SseCloseReason, release = true): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    clearTimeout(this.keepAlive);
-    this.keepAlive = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const waiters = this.drainWaiters;
     if (waiters) {
       this.drainWaiters = undefined;
@@ -534,6 +634,15 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       else this.sink.end();
     }
     this.abort?.abort();
+    if (this.opened && streamCloseChannel.hasSubscribers) {
+      streamCloseChannel.publish({
+        stream: this,
+        reason,
+        lifetimeMs: performance.now() - this.openedAt,
+        events: this.events,
+        bytes: this.sink.bytesWritten,
+      } satisfies SseStreamCloseMessage);
+    }
     const listeners = this.closeListeners;
     this.closeListeners = undefined;
     if (listeners) for (const listener of listeners) listener(reason, this);
@@ -542,8 +651,8 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
 
 const STOPPED = Symbol('stopped');
 
-function heartbeat(stream: { beat(): void }): void {
-  stream.beat();
+function tick(stream: { tick(): void }): void {
+  stream.tick();
 }
 
 function noop(): void {}

@@ -10,3 +10,4 @@ export * from './instance-fixture.js';
 export * from './private-server.js';
 export * from './tcp-proxy.js';
 export * from './built-package.js';
+export * from './diagnostics.js';

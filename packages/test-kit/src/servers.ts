@@ -79,8 +79,10 @@ export async function startApp(framework: Framework, route: TestRoute, { options
       const group = createStreamGroup({ limit });
       const server = http.createServer((req, res) => {
         res.setHeader(EARLIER_HEADER.name, EARLIER_HEADER.value);
-        if (req.url === '/page') return void res.writeHead(200, { 'content-type': 'text/html' }).end(page);
-        if (req.url !== '/events') return void res.writeHead(404).end();
+        // Routed by path, as the frameworks route: a query string (a token, say) does not matter.
+        const path = req.url?.split('?')[0];
+        if (path === '/page') return void res.writeHead(200, { 'content-type': 'text/html' }).end(page);
+        if (path !== '/events') return void res.writeHead(404).end();
         const reject = (status: number, body = '') => void res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
         run({ stream: createSseStream(req, res, { ...options, group }), request: req, reject });
       });

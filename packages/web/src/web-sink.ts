@@ -24,6 +24,7 @@ export function createWebSink(request: Request): WebSink {
   let rejection: WebSink['rejection'];
   let drainListener: (() => void) | undefined;
   let wrote = false;
+  let bytesWritten = 0;
   let headFlush: ReturnType<typeof setTimeout> | undefined;
   let closeListener: ((clientLeft: boolean) => void) | undefined;
   const room = () => controller.desiredSize ?? 0;
@@ -77,6 +78,12 @@ export function createWebSink(request: Request): WebSink {
     get bufferedBytes() {
       return closedBy ? 0 : HIGH_WATER_MARK - room();
     },
+    get bytesWritten() {
+      return bytesWritten;
+    },
+    get path() {
+      return new URL(request.url).pathname;
+    },
     // The head is the Response's: it was made with the SSE headers before the stream opened.
     open(_headers, firstChunk) {
       headersSent = true;
@@ -97,7 +104,9 @@ export function createWebSink(request: Request): WebSink {
     write(chunk) {
       if (closedBy) return false;
       wrote = true;
-      controller.enqueue(encoder.encode(chunk));
+      const bytes = encoder.encode(chunk);
+      bytesWritten += bytes.byteLength;
+      controller.enqueue(bytes);
       return room() > 0;
     },
     onceDrain(listener) {
