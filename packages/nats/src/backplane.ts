@@ -1,4 +1,5 @@
 import { SseError, type Backplane, type BackplaneSubscription } from '@ssekit/core';
+import { reportBackplaneEvent } from '@ssekit/core/adapter';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ORIGIN_ID } from './entry.js';
 import { closedError, messageOf, NatsBackplaneError } from './error.js';
@@ -126,11 +127,18 @@ export function createNatsBackplane(options: NatsBackplaneOptions): Backplane {
   let outage = false;
 
   const report = (error: unknown) => {
+    reportBackplaneEvent('error', 'nats', error);
     try {
       onError(error);
     } catch {
       // the user's hook must not break delivery
     }
+  };
+  // Once per outage that was reported, when the backplane works again.
+  const endOutage = () => {
+    if (!outage) return;
+    outage = false;
+    reportBackplaneEvent('reconnect', 'nats');
   };
   const context: FeedContext = {
     stream,
@@ -151,9 +159,7 @@ export function createNatsBackplane(options: NatsBackplaneOptions): Backplane {
         }),
       );
     },
-    recovered() {
-      outage = false;
-    },
+    recovered: endOutage,
     onError: report,
   };
 
@@ -165,7 +171,7 @@ export function createNatsBackplane(options: NatsBackplaneOptions): Backplane {
     report(new NatsBackplaneError(message, { sent: false }));
   });
   link.onReconnect(() => {
-    if (feeds.size === 0) outage = false;
+    if (feeds.size === 0) endOutage();
     // Whatever the consumers were doing, they may have lost their place: start each again.
     for (const feed of feeds.values()) feed.reopen();
   });

@@ -7,7 +7,16 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createChannel, SseError, type Backplane, type BackplaneEntry, type Channel } from '@ssekit/core';
-import { eventually, readSse, startApp, startTcpProxy, type SseReader, type TcpProxy, type TestApp } from '@ssekit/test-kit';
+import {
+  eventually,
+  readSse,
+  recordBackplaneDiagnostics,
+  startApp,
+  startTcpProxy,
+  type SseReader,
+  type TcpProxy,
+  type TestApp,
+} from '@ssekit/test-kit';
 import { createNatsBackplane, NatsBackplaneError, type NatsBackplaneOptions } from '../src/index.js';
 import { connectNats, consumerNames, deleteStream, disconnected, NATS_URL, requireNats, uniqueStream, until } from './nats.js';
 
@@ -236,11 +245,13 @@ test('maxLen is exact, and replay of many entries follows the chain through a co
 test('a reader cut off from NATS while the channel goes on resumes with every entry, and a publish on its side rejects at once', async () => {
   const cable = await proxy();
   const nc = await connection(cable.url);
-  const cutOff = await backplane({ connection: nc });
+  const reported: unknown[] = [];
+  const cutOff = await backplane({ connection: nc, onError: (error) => reported.push(error) });
   const other = await backplane();
   const seen = await collect(cutOff);
   const ids = [await other.publish('events', message('0'))];
   await eventually(() => seen.entries.length === 1);
+  const diagnostics = recordBackplaneDiagnostics('nats');
   const noticed = disconnected(nc);
   cable.cut();
   await noticed;
@@ -255,6 +266,11 @@ test('a reader cut off from NATS while the channel goes on resumes with every en
   await eventually(() => seen.entries.length === 6, 5000, 'the entries published meanwhile');
   expect(performance.now() - back).toBeLessThan(5000);
   expect(seen.log).toEqual(ids); // no gap: nothing was trimmed
+  // The outage reached diagnostics as onError heard it, once, and so did its end.
+  diagnostics.stop();
+  expect(reported).toHaveLength(1);
+  expect(diagnostics.errors).toEqual(reported);
+  expect(diagnostics.reconnects()).toBe(1);
 });
 
 test('a reader that missed entries trimmed while it was cut off calls gap(), and its channel sends reset to its subscriber', async () => {

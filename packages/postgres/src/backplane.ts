@@ -1,4 +1,5 @@
 import { SseError, type Backplane, type BackplanePublish } from '@ssekit/core';
+import { reportBackplaneEvent } from '@ssekit/core/adapter';
 import { driverFor, type PostgresPool } from './client.js';
 import { closedError, messageOf, PostgresBackplaneError, sqlStateOf } from './error.js';
 import { payloadSuffix } from './payload.js';
@@ -91,7 +92,7 @@ export function createPostgresBackplane(options: PostgresBackplaneOptions): Back
     maxLen = 10_000,
     maxAgeMs,
     commandTimeoutMs = 5000,
-    onError = (error: unknown) => console.warn('[ssekit/postgres]', messageOf(error)),
+    onError: userOnError = (error: unknown) => console.warn('[ssekit/postgres]', messageOf(error)),
   } = options ?? ({} as PostgresBackplaneOptions);
   const schema = schemaFor(table);
   for (const [name, value] of Object.entries({ maxLen, commandTimeoutMs, ...(maxAgeMs === undefined ? {} : { maxAgeMs }) })) {
@@ -99,7 +100,12 @@ export function createPostgresBackplane(options: PostgresBackplaneOptions): Back
       throw new SseError('ERR_SSE_INVALID_OPTION', `${name} must be a positive integer, not ${String(value)}.`);
     }
   }
-  if (typeof onError !== 'function') throw new SseError('ERR_SSE_INVALID_OPTION', 'onError must be a function.');
+  if (typeof userOnError !== 'function') throw new SseError('ERR_SSE_INVALID_OPTION', 'onError must be a function.');
+  // Everything onError hears reaches the ssekit:backplane:error diagnostic too.
+  const onError = (error: unknown) => {
+    reportBackplaneEvent('error', 'postgres', error);
+    userOnError(error);
+  };
   const statements = statementsFor(schema);
   let closed = false;
   // The driver hands notifications to the reader, which is made with the driver: the events
@@ -110,7 +116,10 @@ export function createPostgresBackplane(options: PostgresBackplaneOptions): Back
     timeoutMs: commandTimeoutMs,
     events: {
       notification: (payload) => reader.notification(payload),
-      relistened: () => reader.relistened(),
+      relistened: () => {
+        reportBackplaneEvent('reconnect', 'postgres');
+        reader.relistened();
+      },
       lost: onError,
     },
   });

@@ -5,7 +5,7 @@
  * of each outage once, and a crash (immediate shutdown) loses nothing that was acknowledged.
  */
 import { SseError, type Backplane, type BackplaneEntry, type BackplaneListener } from '@ssekit/core';
-import { eventually } from '@ssekit/test-kit';
+import { eventually, recordBackplaneDiagnostics } from '@ssekit/test-kit';
 import pg from 'pg';
 import { createPostgresBackplane, PostgresBackplaneError } from '../src/index.js';
 import { connect, FLAVOURS, startPrivatePostgres, uniqueTable, type PrivatePostgres, type TestPool } from './postgres.js';
@@ -70,6 +70,7 @@ describe.each(FLAVOURS)('PostgreSQL going away, on %s', (flavour) => {
     await bus.subscribe('events', seen);
     const ids = [await bus.publish('events', message(1)), await bus.publish('events', message(2))];
     await eventually(() => seen.entries.length === 2);
+    const diagnostics = recordBackplaneDiagnostics('postgres');
 
     await server.stop('immediate'); // a crash: PostgreSQL recovers from its WAL on start
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -100,6 +101,10 @@ describe.each(FLAVOURS)('PostgreSQL going away, on %s', (flavour) => {
     expect(reported).toEqual([
       expect.objectContaining({ name: 'PostgresBackplaneError', message: expect.stringContaining('keeps retrying') }),
     ]);
+    // Diagnostics heard the outage as onError did, and its end once LISTEN was back.
+    await eventually(() => diagnostics.reconnects() === 1, 5000, 'the reconnect');
+    diagnostics.stop();
+    expect(diagnostics.errors).toEqual(reported);
   });
 
   test('a subscription made while it is down starts once it is back, and misses nothing after its start', async () => {

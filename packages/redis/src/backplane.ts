@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SseError, type Backplane } from '@ssekit/core';
+import { reportBackplaneEvent } from '@ssekit/core/adapter';
 import { wrapClient, type RedisClient } from './client.js';
 import { Commands } from './commands.js';
 import { fieldsOf, ORIGIN_ID } from './entry.js';
@@ -93,8 +94,13 @@ export function createRedisBackplane(options: RedisBackplaneOptions): Backplane 
     blockMs = 5000,
     readCount = 1000,
     commandTimeoutMs = 5000,
-    onError = (error: unknown) => console.warn('[ssekit/redis]', error instanceof Error ? error.message : error),
+    onError: userOnError = (error: unknown) => console.warn('[ssekit/redis]', error instanceof Error ? error.message : error),
   } = options ?? ({} as RedisBackplaneOptions);
+  // Everything onError hears reaches the ssekit:backplane:error diagnostic too.
+  const onError = (error: unknown) => {
+    reportBackplaneEvent('error', 'redis', error);
+    userOnError(error);
+  };
   if (typeof prefix !== 'string') throw new SseError('ERR_SSE_INVALID_OPTION', `prefix must be a string, not ${typeof prefix}.`);
   for (const [name, value] of Object.entries({ maxLen, blockMs, readCount, commandTimeoutMs })) {
     if (!Number.isSafeInteger(value) || value < 1) {

@@ -1,4 +1,5 @@
 import type { BackplaneListener, BackplanePosition, BackplaneSubscription } from '@ssekit/core';
+import { reportBackplaneEvent } from '@ssekit/core/adapter';
 import { duplicateClient, type OwnedConnection, type RedisClient } from './client.js';
 import type { Commands } from './commands.js';
 import { ORIGIN_ID, toEntry } from './entry.js';
@@ -237,7 +238,10 @@ export class StreamReader {
       if (reply === INTERRUPTED || this.closed) break;
       if (failures > 0) for (const subscription of ready) subscription.suspect = true;
       failures = 0;
-      this.outage = false;
+      if (this.outage) {
+        this.outage = false;
+        reportBackplaneEvent('reconnect', 'redis');
+      }
       try {
         await this.deliver(reply);
       } catch (error) {

@@ -7,7 +7,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createChannel, type Backplane } from '@ssekit/core';
 import { createSseStreamFromSink } from '@ssekit/core/adapter';
-import { createMemorySink, eventually, startTcpProxy } from '@ssekit/test-kit';
+import { createMemorySink, eventually, recordBackplaneDiagnostics, startTcpProxy } from '@ssekit/test-kit';
 import { createRedisBackplane } from '../src/index.js';
 import { connect, deleteKeys, FLAVOURS, REDIS_URL, requireRedis, uniquePrefix, type TestClient } from './redis.js';
 
@@ -33,6 +33,7 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
 
   test('an XREAD on a connection that went silent is given up after blockMs + commandTimeoutMs, and a new connection delivers what it missed', async () => {
     const proxy = await startTcpProxy(REDIS_URL);
+    const diagnostics = recordBackplaneDiagnostics('redis');
     try {
       const viaProxy = await connect(flavour, proxy.url);
       const direct = await connect(flavour, REDIS_URL);
@@ -63,7 +64,11 @@ describe.each(FLAVOURS)('the reader on %s', (flavour) => {
       expect(Date.now() - silencedAt).toBeGreaterThanOrEqual(300);
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatch(/did not return/);
+      // Diagnostics heard what onError heard, and the reader's return.
+      expect(diagnostics.errors.map(String)).toEqual(errors);
+      expect(diagnostics.reconnects()).toBe(1);
     } finally {
+      diagnostics.stop();
       await proxy.close();
     }
   });
