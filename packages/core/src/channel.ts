@@ -6,7 +6,8 @@ import type {
   BackplaneReplay,
   BackplaneSubscription,
 } from './backplane.js';
-import { channelReplayChannel, channelResetChannel, type SseChannelReplayMessage, type SseChannelResetMessage } from './diagnostics.js';
+import { channelReplayChannel, channelResetChannel } from './diagnostics.js';
+import type { SseChannelReplayMessage, SseChannelResetMessage } from './diagnostics-messages.js';
 import { SseError } from './errors.js';
 import { formatEvent, type SseEventMap } from './format.js';
 import type { MemoryHistoryOptions, HistoryStore } from './history.js';

@@ -37,13 +37,12 @@ export type {
 export { createMemoryBackplane, type MemoryBackplaneOptions } from './memory-backplane.js';
 export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
 export { createStreamGroup, type SseGroupOptions, type SseLimit, type SseShutdownOptions, type SseStreamGroup } from './group.js';
-export {
-  SSE_DIAGNOSTICS,
-  type SseBackplaneMessage,
-  type SseChannelReplayMessage,
-  type SseChannelResetMessage,
-  type SseDiagnosticsMessages,
-  type SseStreamCloseMessage,
-  type SseStreamOpenMessage,
-  type SseStreamOverflowMessage,
-} from './diagnostics.js';
+export { SSE_DIAGNOSTICS, type SseBackplaneMessage } from './diagnostics.js';
+export type {
+  SseChannelReplayMessage,
+  SseChannelResetMessage,
+  SseDiagnosticsMessages,
+  SseStreamCloseMessage,
+  SseStreamOpenMessage,
+  SseStreamOverflowMessage,
+} from './diagnostics-messages.js';

@@ -1,11 +1,4 @@
-import {
-  streamCloseChannel,
-  streamOpenChannel,
-  streamOverflowChannel,
-  type SseStreamCloseMessage,
-  type SseStreamOpenMessage,
-  type SseStreamOverflowMessage,
-} from './diagnostics.js';
+import { streamCloseChannel, streamOpenChannel, streamOverflowChannel } from './diagnostics.js';
 import { SseError } from './errors.js';
 import {
   formatComment,
@@ -494,7 +487,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
           stream: this,
           bufferedBytes,
           maxBufferedBytes: this.options.maxBufferedBytes,
-        } satisfies SseStreamOverflowMessage);
+        });
       }
       this.finish('overflow');
       return NOT_SENT;
@@ -557,7 +550,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
         request: this.request,
         path: this.sink.path,
         group: this.options.group as SseStreamGroup | undefined,
-      } satisfies SseStreamOpenMessage);
+      });
     }
   }
 
@@ -641,7 +634,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
         lifetimeMs: performance.now() - this.openedAt,
         events: this.events,
         bytes: this.sink.bytesWritten,
-      } satisfies SseStreamCloseMessage);
+      });
     }
     const listeners = this.closeListeners;
     this.closeListeners = undefined;
