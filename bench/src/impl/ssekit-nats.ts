@@ -3,17 +3,14 @@
  * instances that share `BENCH_BACKPLANE_NAMESPACE` (the stream) share one feed. Scenario H runs
  * two of them.
  */
-import http from 'node:http';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { createChannel } from '@ssekit/core';
-import { createSseStream } from '@ssekit/core/node';
 import { createNatsBackplane } from '@ssekit/nats';
-import { listen, notFound, type BenchServer, type Payloads } from './common.js';
+import { backplaneNamespace, serveBackplaneChannel } from './backplane-server.js';
+import type { BenchServer } from './common.js';
 
 export async function start(): Promise<BenchServer> {
-  const stream = process.env.BENCH_BACKPLANE_NAMESPACE;
-  if (!stream) throw new Error('ssekit-nats: BENCH_BACKPLANE_NAMESPACE is not set');
+  const stream = backplaneNamespace('ssekit-nats');
   // The settings @ssekit/nats's README asks for.
   const connection = await connect({
     servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
@@ -25,25 +22,8 @@ export async function start(): Promise<BenchServer> {
     // Its README's advice for publishers: no stack trace captured per request.
     noAsyncTraces: true,
   });
-  const backplane = createNatsBackplane({ connection, stream });
-  const channel = createChannel<Payloads>({ backplane });
-  const server = http.createServer((req, res) => {
-    if (req.url === '/events') channel.subscribe(createSseStream(req, res));
-    else notFound(res);
+  return serveBackplaneChannel('ssekit-nats', createNatsBackplane({ connection, stream }), async () => {
+    await (await jetstreamManager(connection)).streams.delete(stream).catch(() => {});
+    await connection.close();
   });
-  return {
-    port: await listen(server),
-    streams: () => channel.size,
-    publish: (data) => channel.publish({ data }),
-    hasSingle: () => false,
-    sendSingle: () => {
-      throw new Error('ssekit-nats serves no single stream');
-    },
-    async dispose() {
-      await channel.close();
-      await backplane.close();
-      await (await jetstreamManager(connection)).streams.delete(stream).catch(() => {});
-      await connection.close();
-    },
-  };
 }
