@@ -158,6 +158,21 @@ function watch(source: EventSource) {
   return seen;
 }
 
+/**
+ * Publishes one event every few ms through the lifetime cut, and 20 more once the client's
+ * second stream is open; resolves to the ids in publish order.
+ */
+async function publishThroughCut(feed: Channel<any>, app: TargetApp): Promise<string[]> {
+  const ids: string[] = [];
+  let afterReturn = 0;
+  while (afterReturn < 20) {
+    ids.push(await feed.publish({ event: 'n', data: { n: ids.length + 1 } }));
+    if (app.streams.length >= 2) afterReturn++;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return ids;
+}
+
 describe.each(ADAPTER_TARGETS)('the eventsource client on %s', (target) => {
   let app: TargetApp | undefined;
   let channel: Channel<any> | undefined;
@@ -183,14 +198,7 @@ describe.each(ADAPTER_TARGETS)('the eventsource client on %s', (target) => {
       { what: 'the first open' },
     );
 
-    // A publisher that keeps going through the cut, and a while after the client is back.
-    const ids: string[] = [];
-    let afterReturn = 0;
-    while (afterReturn < 20) {
-      ids.push(await feed.publish({ event: 'n', data: { n: ids.length + 1 } }));
-      if (app.streams.length >= 2) afterReturn++;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    const ids = await publishThroughCut(feed, app);
     await untilDone(
       () => seen.received.length >= ids.length,
       () => seen.received.length,
@@ -299,13 +307,7 @@ describe('Chromium', () => {
           () => pageState(page),
           { what: 'the first open' },
         );
-        const ids: string[] = [];
-        let afterReturn = 0;
-        while (afterReturn < 20) {
-          ids.push(await feed.publish({ event: 'n', data: { n: ids.length + 1 } }));
-          if (app.streams.length >= 2) afterReturn++;
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
+        const ids = await publishThroughCut(feed, app);
         await untilDone(
           async () => (await pageState(page)).received.length >= ids.length,
           () => pageState(page),
