@@ -93,6 +93,8 @@ describe.each(ADAPTER_TARGETS)('diagnostics on %s', (target) => {
     const [close] = diagnostics.of('ssekit:stream:close') as [SseStreamCloseMessage];
     expect(close).toEqual({ stream, reason: 'server', events: 2, bytes: Buffer.byteLength(reader.text()), lifetimeMs: expect.any(Number) });
     expect(close.stream).toBe(stream);
+    // The stream's own counters say the same, for metrics that read streams still open.
+    expect([stream!.eventsSent, stream!.bytesSent]).toEqual([2, Buffer.byteLength(reader.text())]);
     expect(close.lifetimeMs).toBeGreaterThanOrEqual(55);
     expect(close.lifetimeMs).toBeLessThanOrEqual(elapsed);
     expect(reader.events).toHaveLength(2);

@@ -131,6 +131,16 @@ export interface SseStream<TEvents extends SseEventMap = SseEventMap> {
   readonly closeReason: SseCloseReason | undefined;
   /** True once the head has been committed. */
   readonly opened: boolean;
+  /**
+   * Event blocks written so far: each `send`, and each event a channel wrote (its id-only mark
+   * and its reset included). Comments, heartbeats and `retry` lines are not events.
+   */
+  readonly eventsSent: number;
+  /**
+   * Body bytes handed to the response so far (UTF-8), or `undefined` on a sink that does not
+   * count them (the Node and Fetch sinks do).
+   */
+  readonly bytesSent: number | undefined;
   /** Aborts when the stream closes: the client left, or the server closed it. */
   readonly signal: AbortSignal;
   /**
@@ -340,6 +350,14 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
 
   get closed(): boolean {
     return this.closeReason !== undefined;
+  }
+
+  get eventsSent(): number {
+    return this.events;
+  }
+
+  get bytesSent(): number | undefined {
+    return this.sink.bytesWritten;
   }
 
   get signal(): AbortSignal {
@@ -633,7 +651,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
         reason,
         lifetimeMs: performance.now() - this.openedAt,
         events: this.events,
-        bytes: this.sink.bytesWritten,
+        bytes: this.bytesSent,
       });
     }
     const listeners = this.closeListeners;
