@@ -11,7 +11,17 @@ import tseslint from 'typescript-eslint';
 const TEST_CODE = ['**/test/**', 'test/**', 'demo/**', 'bench/**', 'packages/test-kit/**'];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.node-versions/**', 'coverage/**', 'bench/profiles/**', '**/.next/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      '.node-versions/**',
+      'coverage/**',
+      'bench/profiles/**',
+      'bench/.baseline/**',
+      '**/.next/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
