@@ -39,6 +39,8 @@ export type Snapshot = Record<string, { unit: string; points: Array<SumPoint | H
 export interface TestMeter {
   readonly meterProvider: MeterProvider;
   read(): Promise<Snapshot>;
+  /** The instrumentation scope of each meter that recorded something. */
+  scopes(): Promise<Array<{ name: string; version: string | undefined }>>;
   /** Boundaries of each histogram, by name, as the last read saw them. */
   readonly boundaries: Map<string, number[]>;
   shutdown(): Promise<void>;
@@ -76,6 +78,10 @@ export function createTestMeter(): TestMeter {
         }
       }
       return snapshot;
+    },
+    async scopes() {
+      const { resourceMetrics } = await reader.collect();
+      return resourceMetrics.scopeMetrics.map(({ scope }) => ({ name: scope.name, version: scope.version }));
     },
     shutdown: () => meterProvider.shutdown(),
   };
