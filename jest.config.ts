@@ -22,7 +22,7 @@ const config: Config = {
   moduleNameMapper: {
     // Sources import siblings as `./x.js`, as ESM requires; jest resolves the `.ts` behind them.
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    '^@ssekit/(core|client|express|fastify|koa|redis|postgres|nats|test-kit|web)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@ssekit/(core|client|express|fastify|koa|metrics|redis|postgres|nats|test-kit|web)$': '<rootDir>/packages/$1/src/index.ts',
     '^@ssekit/core/(adapter|node|testing)$': '<rootDir>/packages/core/src/$1.ts',
   },
   // Generous: the suite runs on a shared 2-core machine, once per Node.js major.

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
-const PUBLISHED = ['client', 'core', 'express', 'fastify', 'koa', 'nats', 'postgres', 'redis', 'web'] as const;
+const PUBLISHED = ['client', 'core', 'express', 'fastify', 'koa', 'metrics', 'nats', 'postgres', 'redis', 'web'] as const;
 /** What the consumer project installs besides the tarballs: the peers, and types to check against. */
 const FROM_REGISTRY = [
   'express@^5',
@@ -24,6 +24,7 @@ const FROM_REGISTRY = [
   '@nats-io/jetstream@^3',
   '@nats-io/nats-core@^3',
   '@nats-io/transport-node@^3',
+  '@opentelemetry/api@^1.9',
   '@types/express@^5',
   '@types/koa@^3',
   '@types/node@^20',
@@ -121,6 +122,9 @@ const nats = ${load('@ssekit/nats')};
 const testing = ${load('@ssekit/core/testing')};
 const client = ${load('@ssekit/client')};
 const web = ${load('@ssekit/web')};
+const metrics = ${load('@ssekit/metrics')};
+const sseMetrics = metrics.createSseMetrics();
+sseMetrics.close();
 console.log(JSON.stringify({
   event: core.formatEvent({ event: 'tick', data: { n: 1 } }),
   adapter: typeof adapter.createSseStreamFromSink,
@@ -133,6 +137,7 @@ console.log(JSON.stringify({
   testing: typeof testing.runBackplaneContract,
   client: typeof client.createEventSource,
   web: typeof web.createSseResponse,
+  metrics: metrics.SSE_METRICS.streamsOpen,
   webChannel: web.createChannel === core.createChannel,
   oneSseError: express.SseError === core.SseError && koa.SseError === core.SseError && fastify.SseError === core.SseError,
 }));
@@ -149,6 +154,7 @@ console.log(JSON.stringify({
     testing: 'function',
     client: 'function',
     web: 'function',
+    metrics: 'ssekit.streams.open',
     webChannel: true,
     oneSseError: true,
   };
@@ -183,6 +189,7 @@ import pg from 'pg';
 import { connect as connectNats } from '@nats-io/transport-node';
 import { createEventSource } from '@ssekit/client';
 import { createSseResponse } from '@ssekit/web';
+import { createSseMetrics, defaultStreamAttributes } from '@ssekit/metrics';
 
 type Events = { price: { symbol: string; value: number } };
 const onPostgres = createChannel<Events>({ backplane: createPostgresBackplane({ pool: new pg.Pool(), table: 'prices' }) });
@@ -216,6 +223,12 @@ source.close();
 
 // A Fetch handler, as Hono, Next.js, Bun and Deno call it.
 export const GET = (request: Request): Response => createSseResponse<Events>(request, (stream) => prices.subscribe(stream));
+
+// The stream attributes take the open message that core publishes.
+const sseMetrics = createSseMetrics({ attributes: (open) => ({ ...defaultStreamAttributes(open), opened: open.stream.opened }) });
+sseMetrics.close();
+// @ts-expect-error attributes are an object of attributes, never the raw path
+createSseMetrics({ attributes: (open) => open.path });
 
 declare const sink: SseSink;
 const fromSink = createSseStreamFromSink(sink);

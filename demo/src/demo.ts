@@ -6,6 +6,7 @@ import { createExpressDemo } from './express.js';
 import { createFastifyDemo } from './fastify.js';
 import { createFeed, type Feed, type FeedOptions } from './feed.js';
 import { createKoaDemo } from './koa.js';
+import { createPrometheusMetrics, type PrometheusMetrics } from './metrics.js';
 import { createClientFiles, createTokens, type Secure } from './secure.js';
 
 /** The frameworks the demo runs on. */
@@ -44,6 +45,11 @@ export interface DemoOptions extends FeedOptions {
   instance?: string;
   /** The directory of the built `@ssekit/client` (its dist), which the client page loads. */
   clientDist: string;
+  /**
+   * Serves `GET /metrics`: the SSE metrics of `@ssekit/metrics` in the Prometheus text format.
+   * @default true
+   */
+  metrics?: boolean;
 }
 
 /** A running demo. */
@@ -53,6 +59,8 @@ export interface Demo {
   readonly url: string;
   /** The Redis the feed is shared through, if any. */
   readonly redisUrl: string | undefined;
+  /** Where the SSE metrics are served in the Prometheus text format, unless turned off. */
+  readonly metricsUrl: string | undefined;
   /** Closes every open stream, then the server. Safe to call more than once. */
   close(): Promise<void>;
 }
@@ -69,8 +77,9 @@ export function isFramework(value: unknown): value is Framework {
 
 /**
  * Starts the demo app: the page at `/`, the live feed at `/events`, and `POST /drop`, which
- * closes every open stream so that clients reconnect and resume; and the `@ssekit/client` page at
- * `/client`, which reads `/secure-events` with a bearer token from `POST /token`.
+ * closes every open stream so that clients reconnect and resume; the `@ssekit/client` page at
+ * `/client`, which reads `/secure-events` with a bearer token from `POST /token`; and the SSE
+ * metrics at `/metrics`, in the Prometheus text format.
  *
  * @example
  * ```ts
@@ -88,6 +97,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     redisPrefix = 'ssekit-demo:',
     instance,
     clientDist,
+    metrics: serveMetrics = true,
     ...feedOptions
   } = options;
   if (!isFramework(framework)) {
@@ -99,23 +109,32 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     await backplane?.close();
     redis?.disconnect();
   };
+  // Before the feed, so that the metrics see every stream from the first.
+  const metrics = serveMetrics ? createPrometheusMetrics() : undefined;
   const feed = createFeed({ ...feedOptions, backplane, instance: instance ?? `${framework}, pid ${process.pid}` });
+  const release = async () => {
+    await releaseRedis();
+    await metrics?.close();
+  };
   let server: Listening;
   try {
-    server = await listen(framework, feed, { tokens: createTokens(), clientFiles: createClientFiles(clientDist) }, port, host);
+    const secure = { tokens: createTokens(), clientFiles: createClientFiles(clientDist) };
+    server = await listen(framework, { feed, secure, metrics }, port, host);
   } catch (error) {
     await feed.close();
-    await releaseRedis();
+    await release();
     throw error;
   }
   let closing: Promise<void> | undefined;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`;
   return {
     framework,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`,
+    url,
     redisUrl,
+    metricsUrl: metrics && `${url}/metrics`,
     close() {
       // Streams first: an open stream never ends by itself, so the server would wait forever.
-      closing ??= Promise.all([feed.close(), server.close()]).then(releaseRedis);
+      closing ??= Promise.all([feed.close(), server.close()]).then(release);
       return closing;
     },
   };
@@ -134,9 +153,17 @@ async function connectRedis(url: string): Promise<Redis> {
   }
 }
 
-async function listen(framework: Framework, feed: Feed, secure: Secure, port: number, host: string): Promise<Listening> {
+/** What every framework's routes serve. */
+export interface DemoParts {
+  readonly feed: Feed;
+  readonly secure: Secure;
+  /** Behind `GET /metrics`, when the demo serves it. */
+  readonly metrics: PrometheusMetrics | undefined;
+}
+
+async function listen(framework: Framework, parts: DemoParts, port: number, host: string): Promise<Listening> {
   if (framework === 'fastify') {
-    const app = createFastifyDemo(feed, secure);
+    const app = createFastifyDemo(parts);
     try {
       await app.listen({ port, host });
     } catch (error) {
@@ -145,7 +172,7 @@ async function listen(framework: Framework, feed: Feed, secure: Secure, port: nu
     }
     return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
   }
-  const server = http.createServer(framework === 'express' ? createExpressDemo(feed, secure) : createKoaDemo(feed, secure).callback());
+  const server = http.createServer(framework === 'express' ? createExpressDemo(parts) : createKoaDemo(parts).callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,12 +1,11 @@
 import express from 'express';
 import { sse } from '@ssekit/express';
 import { renderClientPage } from './client-page.js';
-import type { Feed } from './feed.js';
+import type { DemoParts } from './demo.js';
 import { renderPage } from './page.js';
-import type { Secure } from './secure.js';
 
-/** The demo on Express: both pages, the open and the secure stream, tokens, and the drop endpoint. */
-export function createExpressDemo(feed: Feed, { tokens, clientFiles }: Secure): express.Express {
+/** The demo on Express: both pages, the open and the secure stream, tokens, the drop endpoint and the metrics. */
+export function createExpressDemo({ feed, secure: { tokens, clientFiles }, metrics }: DemoParts): express.Express {
   const page = renderPage('express');
   const clientPage = renderClientPage('express');
   const app = express();
@@ -26,5 +25,6 @@ export function createExpressDemo(feed: Feed, { tokens, clientFiles }: Secure): 
     if (!tokens.allows(req.headers.authorization)) return void res.status(401).json({ error: 'a fresh token from POST /token, please' });
     feed.serve(res.sse);
   });
+  if (metrics) app.get('/metrics', async (_req, res) => void res.type(metrics.contentType).send(await metrics.scrape()));
   return app;
 }

@@ -1,12 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import ssePlugin from '@ssekit/fastify';
 import { renderClientPage } from './client-page.js';
-import type { Feed } from './feed.js';
+import type { DemoParts } from './demo.js';
 import { renderPage } from './page.js';
-import type { Secure } from './secure.js';
 
-/** The demo on Fastify: both pages, the open and the secure stream, tokens, and the drop endpoint. */
-export function createFastifyDemo(feed: Feed, { tokens, clientFiles }: Secure): FastifyInstance {
+/** The demo on Fastify: both pages, the open and the secure stream, tokens, the drop endpoint and the metrics. */
+export function createFastifyDemo({ feed, secure: { tokens, clientFiles }, metrics }: DemoParts): FastifyInstance {
   const page = renderPage('fastify');
   const clientPage = renderClientPage('fastify');
   // A request in flight at shutdown leaves a keep-alive socket that close() would otherwise
@@ -26,5 +25,6 @@ export function createFastifyDemo(feed: Feed, { tokens, clientFiles }: Secure): 
     if (!tokens.allows(request.headers.authorization)) return reply.code(401).send({ error: 'a fresh token from POST /token, please' });
     feed.serve(reply.sse);
   });
+  if (metrics) app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.scrape()));
   return app;
 }

@@ -20,6 +20,12 @@ export interface FeedOptions {
    */
   tickMs?: number;
   /**
+   * How many `tick` events to publish before the ticks stop: a run whose numbers a test (or a
+   * recording) can know in advance.
+   * @default Infinity
+   */
+  ticks?: number;
+  /**
    * Milliseconds between `notice` events.
    * @default 5000
    */
@@ -81,7 +87,15 @@ const SHARED_NOTICES = [
  * ```
  */
 export function createFeed(options: FeedOptions = {}): Feed {
-  const { tickMs = 1000, noticeMs = 5000, replayLimit = 100, reconnectMs = 3000, backplane, instance } = options;
+  const {
+    tickMs = 1000,
+    ticks: tickLimit = Infinity,
+    noticeMs = 5000,
+    replayLimit = 100,
+    reconnectMs = 3000,
+    backplane,
+    instance,
+  } = options;
   // The channel formats each event once for every tab, keeps the last `replayLimit` for
   // replay (in memory, or in Redis), and sends `reset` to a client whose Last-Event-ID it
   // cannot resume from.
@@ -98,10 +112,10 @@ export function createFeed(options: FeedOptions = {}): Feed {
   // A publish rejects while Redis is down; the demo just skips that tick.
   const skip = (error: unknown) =>
     console.warn(`ssekit demo: an event was not published (${error instanceof Error ? error.message : String(error)})`);
-  const tickTimer = setInterval(
-    () => channel.publish({ event: 'tick', data: { count: ++ticks, time: time(), ...from } }).catch(skip),
-    tickMs,
-  );
+  const tickTimer = setInterval(() => {
+    if (ticks >= tickLimit) return clearInterval(tickTimer);
+    return channel.publish({ event: 'tick', data: { count: ++ticks, time: time(), ...from } }).catch(skip);
+  }, tickMs);
   const noticeTimer = setInterval(() => {
     const texts = backplane ? SHARED_NOTICES : NOTICES;
     return channel.publish({ event: 'notice', data: { text: texts[notices++ % texts.length]!, time: time(), ...from } }).catch(skip);

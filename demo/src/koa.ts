@@ -1,17 +1,16 @@
 import Koa from 'koa';
 import { sse } from '@ssekit/koa';
 import { renderClientPage } from './client-page.js';
-import type { Feed } from './feed.js';
+import type { DemoParts } from './demo.js';
 import { renderPage } from './page.js';
-import type { Secure } from './secure.js';
 
-/** The demo on Koa: both pages, the open and the secure stream, tokens, and the drop endpoint. */
-export function createKoaDemo(feed: Feed, { tokens, clientFiles }: Secure): Koa {
+/** The demo on Koa: both pages, the open and the secure stream, tokens, the drop endpoint and the metrics. */
+export function createKoaDemo({ feed, secure: { tokens, clientFiles }, metrics }: DemoParts): Koa {
   const page = renderPage('koa');
   const clientPage = renderClientPage('koa');
   const app = new Koa();
   app.use(sse());
-  app.use(function demoRoutes(ctx) {
+  app.use(async function demoRoutes(ctx) {
     const route = `${ctx.method} ${ctx.path}`;
     if (route === 'GET /') {
       ctx.type = 'html';
@@ -35,6 +34,9 @@ export function createKoaDemo(feed: Feed, { tokens, clientFiles }: Secure): Koa 
       if (tokens.allows(ctx.get('authorization'))) return feed.serve(ctx.sse);
       ctx.status = 401;
       ctx.body = { error: 'a fresh token from POST /token, please' };
+    } else if (route === 'GET /metrics' && metrics) {
+      ctx.type = metrics.contentType;
+      ctx.body = await metrics.scrape();
     }
   });
   return app;

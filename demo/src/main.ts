@@ -5,6 +5,7 @@
  *   pnpm demo --framework koa          or FRAMEWORK=koa pnpm demo
  *   PORT=8080 HOST=0.0.0.0 pnpm demo
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=3001 pnpm demo   instances on one Redis share one feed
+ *   METRICS=off pnpm demo              no /metrics
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,7 @@ const demo = await startDemo({
   host: process.env.HOST || 'localhost',
   redisUrl: process.env.REDIS_URL || undefined,
   redisPrefix: process.env.REDIS_PREFIX || undefined,
+  metrics: process.env.METRICS !== 'off',
   // The built client, as a bundler would ship it to the page.
   clientDist: path.dirname(fileURLToPath(import.meta.resolve('@ssekit/client'))),
 }).catch((error: unknown) => exitWith(error instanceof Error ? error.message : String(error)));
@@ -54,4 +56,5 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 console.log(`ssekit demo (${demo.framework}) listening on ${demo.url}`);
+if (demo.metricsUrl) console.log(`SSE metrics for Prometheus at ${demo.metricsUrl}`);
 if (demo.redisUrl) console.log(`sharing the feed through Redis at ${demo.redisUrl}`);

@@ -1,14 +1,18 @@
 /**
  * The demo on every framework, on real ports with real clients: the page, the live feed, replay
- * after a reconnect, and a clean exit of the real process on SIGINT.
+ * after a reconnect, the SSE metrics at /metrics against a scripted run, and a clean exit of the
+ * real process on SIGINT.
  */
+import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import diagnostics_channel from 'node:diagnostics_channel';
 import path from 'node:path';
 import { EventSource } from 'eventsource';
 import Redis from 'ioredis';
 import { eventually, readSse, type SseReader } from '@ssekit/test-kit';
 import { createEventSource, type SseClientError } from '@ssekit/client';
+import { SSE_DIAGNOSTICS, type SseChannelReplayMessage, type SseStreamCloseMessage } from '@ssekit/core';
 import { FRAMEWORKS, startDemo, type Demo } from '../src/demo.js';
 
 // The built client, which the /client page loads (`pnpm test` builds first).
@@ -169,6 +173,129 @@ describe.each(FRAMEWORKS)('demo on %s', (framework) => {
     } finally {
       source.close();
     }
+  });
+});
+
+/** `name{a="1",b="2"}`, its labels sorted, for a sample of the Prometheus text format. */
+function sampleKey(name: string, labels: Record<string, string>): string {
+  const sorted = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
+  return `${name}{${sorted.map(([label, value]) => `${label}="${value}"`).join(',')}}`;
+}
+
+/** Every `ssekit_*` sample of a scrape, by its key, without the scope labels (checked here to be @ssekit/metrics'). */
+function parseScrape(text: string): Record<string, number> {
+  const samples: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const match = /^(ssekit_\w+)\{(.*)\} (\S+)$/.exec(line);
+    if (!match) continue;
+    const labels = Object.fromEntries([...match[2]!.matchAll(/(\w+)="([^"]*)"/g)].map(([, label, value]) => [label!, value!]));
+    expect(labels).toMatchObject({ otel_scope_name: '@ssekit/metrics' });
+    delete labels.otel_scope_name;
+    delete labels.otel_scope_version;
+    samples[sampleKey(match[1]!, labels)] = Number(match[3]);
+  }
+  return samples;
+}
+
+/** The samples of a histogram that recorded `values`, in order, as the exporter writes them. */
+function histogramSamples(name: string, labels: Record<string, string>, values: number[], bounds: number[]): Record<string, number> {
+  const samples: Record<string, number> = {
+    [sampleKey(`${name}_count`, labels)]: values.length,
+    [sampleKey(`${name}_sum`, labels)]: values.reduce((sum, value) => sum + value, 0),
+  };
+  for (const bound of [...bounds, Infinity]) {
+    const le = bound === Infinity ? '+Inf' : String(bound);
+    samples[sampleKey(`${name}_bucket`, { ...labels, le })] = values.filter((value) => value <= bound).length;
+  }
+  return samples;
+}
+
+/** Event blocks in what a client received: blocks with a field other than `retry` (comments are not events). */
+const eventBlocks = (text: string) =>
+  text
+    .split('\n\n')
+    .slice(0, -1)
+    .filter((block) => block.split('\n').some((line) => /^(id|data|event)(:|$)/.test(line))).length;
+
+const LIFETIME_BOUNDS = [0.1, 1, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200, 604800];
+const REPLAY_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+describe.each(FRAMEWORKS)('the SSE metrics of the demo on %s', (framework) => {
+  let demo: Demo | undefined;
+  const readers: SseReader[] = [];
+  const closes: SseStreamCloseMessage[] = [];
+  const replays: SseChannelReplayMessage[] = [];
+  const onClose = (message: unknown) => void closes.push(message as SseStreamCloseMessage);
+  const onReplay = (message: unknown) => void replays.push(message as SseChannelReplayMessage);
+  beforeEach(() => {
+    closes.length = replays.length = 0;
+    diagnostics_channel.subscribe(SSE_DIAGNOSTICS.streamClose, onClose);
+    diagnostics_channel.subscribe(SSE_DIAGNOSTICS.channelReplay, onReplay);
+  });
+  afterEach(async () => {
+    diagnostics_channel.unsubscribe(SSE_DIAGNOSTICS.streamClose, onClose);
+    diagnostics_channel.unsubscribe(SSE_DIAGNOSTICS.channelReplay, onReplay);
+    for (const reader of readers.splice(0)) reader.close();
+    await demo?.close();
+    demo = undefined;
+  });
+
+  test('GET /metrics, after clients connect, events are published, a client resumes, one gets a reset and one leaves, has every number of the run', async () => {
+    // Six ticks, then the feed goes quiet: every number of the run can be known.
+    demo = await startDemo({ framework, ...FAST, ticks: 6, noticeMs: 3_600_000 });
+    const url = `${demo.url}/events`;
+    const read = async (headers: Record<string, string> = {}) => {
+      const reader = await readSse(url, { headers });
+      readers.push(reader);
+      return reader;
+    };
+    const countOf = (event: { data: string }) => (JSON.parse(event.data) as { count?: number }).count;
+    const first = await read();
+    const second = await read();
+    for (const reader of [first, second]) await reader.waitFor(() => reader.events.some((event) => countOf(event) === 6));
+    // A request refused before its stream opens is no stream.
+    expect((await fetch(`${demo.url}/secure-events`)).status).toBe(401);
+    first.close();
+    await eventually(() => closes.length === 1, 5000, 'the first client to leave');
+    const third = first.events.find((event) => countOf(event) === 3)!;
+    const resumed = await read({ 'last-event-id': third.id! });
+    await resumed.waitForEvents(3); // ticks 4 to 6, replayed
+    expect(resumed.events.map(countOf)).toEqual([4, 5, 6]);
+    const lost = await read({ 'last-event-id': '999999' });
+    await lost.waitForEvents(1);
+    expect(lost.events[0]!.event).toBe('reset');
+    await eventually(() => replays.length === 1, 5000, 'the replay');
+
+    const response = await fetch(`${demo.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = await response.text();
+    expect(text).toContain('# TYPE ssekit_streams_open gauge');
+    expect(text).toContain('# TYPE ssekit_events_sent_total counter');
+
+    const clients = [first, second, resumed, lost];
+    const route: Record<string, string> = framework === 'koa' ? {} : { http_route: '/events' };
+    const client = { ...route, ssekit_close_reason: 'client' };
+    const resume = { ...route, ssekit_replay_cause: 'resume' };
+    expect(parseScrape(text)).toEqual({
+      [sampleKey('ssekit_streams_open', route)]: 3,
+      [sampleKey('ssekit_streams_closed_total', client)]: 1,
+      ...histogramSamples('ssekit_stream_lifetime', client, [closes[0]!.lifetimeMs / 1000], LIFETIME_BOUNDS),
+      [sampleKey('ssekit_events_sent_total', route)]: clients.reduce((sum, reader) => sum + eventBlocks(reader.text()), 0),
+      [sampleKey('ssekit_bytes_sent_total', route)]: clients.reduce((sum, reader) => sum + Buffer.byteLength(reader.text()), 0),
+      [sampleKey('ssekit_replays_total', resume)]: 1,
+      [sampleKey('ssekit_replay_events_total', resume)]: 3,
+      ...histogramSamples('ssekit_replay_duration', resume, [replays[0]!.durationMs / 1000], REPLAY_BOUNDS),
+      [sampleKey('ssekit_resets_total', route)]: 1,
+    });
+    // The counts on the wire: the first client's mark and ticks, the replay, the reset.
+    expect(closes[0]).toMatchObject({ reason: 'client', events: eventBlocks(first.text()), bytes: Buffer.byteLength(first.text()) });
+  });
+
+  test('with metrics: false there is no /metrics', async () => {
+    demo = await startDemo({ framework, ...FAST, metrics: false });
+    expect(demo.metricsUrl).toBeUndefined();
+    expect((await fetch(`${demo.url}/metrics`)).status).toBe(404);
   });
 });
 
