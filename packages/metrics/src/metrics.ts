@@ -8,6 +8,7 @@ import {
   type SseStream,
   type SseStreamCloseMessage,
   type SseStreamOpenMessage,
+  type SseStreamDeferredMessage,
   type SseStreamOverflowMessage,
 } from '@ssekit/core';
 import { defaultStreamAttributes } from './attributes.js';
@@ -126,6 +127,10 @@ export function createSseMetrics(options: SseMetricsOptions = {}): SseMetrics {
     unit: '{reset}',
     description: 'Reset events sent to clients whose Last-Event-ID could not be resumed from.',
   });
+  const streamsDeferred = meter.createCounter(SSE_METRICS.streamsDeferred, {
+    unit: '{stream}',
+    description: 'Requests deferred by admission: told to come back later (opensPerSecond, or a full replay queue).',
+  });
   const backplaneErrors = meter.createCounter(SSE_METRICS.backplaneErrors, {
     unit: '{error}',
     description: 'Errors backplanes reported: outages, once each, and listeners that threw.',
@@ -140,15 +145,18 @@ export function createSseMetrics(options: SseMetricsOptions = {}): SseMetrics {
   /** The series of each stream that opened while recording, and is not yet closed. */
   const seriesOf = new Map<SseStream<any>, Series>();
 
-  const seriesFor = (open: SseStreamOpenMessage): Series => {
-    let attributes: Attributes;
+  const safeAttributesOf = (open: SseStreamOpenMessage): Attributes => {
     try {
-      attributes = attributesOf(open);
+      return attributesOf(open);
     } catch (error) {
       // A listener that throws would surface as an uncaught exception in whatever opened the stream.
       diag.error('@ssekit/metrics: the attributes option threw; the stream gets the default attributes.', error);
-      attributes = defaultStreamAttributes(open);
+      return defaultStreamAttributes(open);
     }
+  };
+
+  const seriesFor = (open: SseStreamOpenMessage): Series => {
+    const attributes = safeAttributesOf(open);
     // Sorted, and without the empty values the SDK drops: one key per series the SDK keeps, so
     // that a collection never observes one series twice.
     const entries = Object.entries(attributes)
@@ -228,8 +236,19 @@ export function createSseMetrics(options: SseMetricsOptions = {}): SseMetrics {
       SSE_DIAGNOSTICS.backplaneReconnect,
       (message) => backplaneReconnects.add(1, { [SSE_METRIC_ATTRIBUTES.backplane]: (message as SseBackplaneMessage).backplane }),
     ],
-    // Admission (`ssekit:stream:deferred`, a request told to come back later) is not published
-    // yet. When it is, its counter, `ssekit.streams.deferred` ({stream}), is one more entry here.
+    [
+      SSE_DIAGNOSTICS.streamDeferred,
+      (message) => {
+        const deferred = message as SseStreamDeferredMessage;
+        // A stream deferred after it opened has its series; one deferred before never opened.
+        const attributes = seriesOf.get(deferred.stream)?.attributes ?? safeAttributesOf(deferred);
+        streamsDeferred.add(1, {
+          ...attributes,
+          [SSE_METRIC_ATTRIBUTES.deferCause]: deferred.cause,
+          [SSE_METRIC_ATTRIBUTES.statusCode]: deferred.status,
+        });
+      },
+    ],
   ];
 
   // Read at collection time only: what open streams have sent so far, plus what closed ones did.

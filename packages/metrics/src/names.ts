@@ -9,6 +9,11 @@ export const SSE_METRICS = Object.freeze({
   streamsOpen: 'ssekit.streams.open',
   /** Counter, `{stream}`: streams closed, by `ssekit.close.reason`. */
   streamsClosed: 'ssekit.streams.closed',
+  /**
+   * Counter, `{stream}`: requests the group's admission deferred, by `ssekit.defer.cause`
+   * (`opens` or `replays`) and `http.response.status_code` (200 or 503).
+   */
+  streamsDeferred: 'ssekit.streams.deferred',
   /** Counter, `{stream}`: streams cut because their client read too slowly (`maxBufferedBytes`). */
   streamsOverflows: 'ssekit.streams.overflows',
   /** Counter (observed), `{event}`: event blocks written, open streams included. */
@@ -39,6 +44,10 @@ export const SSE_METRIC_ATTRIBUTES = Object.freeze({
   closeReason: 'ssekit.close.reason',
   /** `resume` (a client's Last-Event-ID) or `gap` (the backplane skipped entries in live delivery). */
   replayCause: 'ssekit.replay.cause',
+  /** What was at its cap when a request was deferred: `opens` (opensPerSecond) or `replays` (the replay queue). */
+  deferCause: 'ssekit.defer.cause',
+  /** The status a deferral was answered with: 200 or 503. OpenTelemetry's HTTP attribute. */
+  statusCode: 'http.response.status_code',
   /** Which backplane: `redis`, `postgres`, `nats`, or another's own name. */
   backplane: 'ssekit.backplane',
 } as const);

@@ -8,9 +8,9 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { diag, DiagLogLevel, type Attributes } from '@opentelemetry/api';
-import { createChannel, SSE_DIAGNOSTICS, type SseStreamOptions } from '@ssekit/core';
+import { createChannel, createStreamGroup, SSE_DIAGNOSTICS, type SseStreamOptions } from '@ssekit/core';
 import { createSseStreamFromSink, reportBackplaneEvent } from '@ssekit/core/adapter';
-import { createMemorySink, eventually } from '@ssekit/test-kit';
+import { createMemorySink, eventually, untilDone } from '@ssekit/test-kit';
 import { createSseMetrics, defaultStreamAttributes, SSE_METRIC_ATTRIBUTES, SSE_METRICS, type SseMetrics } from '@ssekit/metrics';
 import { VERSION } from '../src/version.js';
 import { createTestMeter, type SumPoint, type TestMeter } from './meter.js';
@@ -62,7 +62,14 @@ afterEach(async () => {
 test('the metric names follow OpenTelemetry: dotted, under ssekit., no unit in the name; the meter has the package version', () => {
   for (const name of Object.values(SSE_METRICS)) expect(name).toMatch(/^ssekit(\.[a-z]+)+$/);
   expect(Object.isFrozen(SSE_METRICS)).toBe(true);
-  expect(Object.values(SSE_METRIC_ATTRIBUTES)).toEqual(['http.route', 'ssekit.close.reason', 'ssekit.replay.cause', 'ssekit.backplane']);
+  expect(Object.values(SSE_METRIC_ATTRIBUTES)).toEqual([
+    'http.route',
+    'ssekit.close.reason',
+    'ssekit.replay.cause',
+    'ssekit.defer.cause',
+    'http.response.status_code',
+    'ssekit.backplane',
+  ]);
   const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
   expect(VERSION).toBe(manifest.version);
 });
@@ -201,6 +208,39 @@ test('a gap in live delivery is a replay with cause gap', async () => {
     expect.objectContaining({ attributes: { 'ssekit.replay.cause': 'gap' }, count: 1 }),
   ]);
   await feed.close();
+});
+
+test('deferrals by admission: counted by cause and status with the request attributes; a deferred stream is no open stream', async () => {
+  record({ attributes: (open) => ({ 'app.path': open.path ?? 'none' }) });
+  const withPath = () => Object.defineProperty(countingSink({ lastEventId: first }), 'path', { value: '/feed' });
+  const feed = createChannel();
+  const first = await feed.publish({ data: '1' });
+  const opens = createStreamGroup({ admission: { opensPerSecond: 1, jitterMs: 0 } });
+  streamOn(withPath(), { group: opens }).open();
+  streamOn(withPath(), { group: opens }).open(); // past opensPerSecond: a 200 deferral
+  const unavailable = createStreamGroup({ admission: { opensPerSecond: 1, status: 503 } });
+  streamOn(withPath(), { group: unavailable }).open();
+  streamOn(withPath(), { group: unavailable }).open(); // a 503 deferral
+  const replays = createStreamGroup({ admission: { concurrentReplays: 1, maxQueuedReplays: 1 } });
+  for (let i = 0; i < 3; i++) feed.subscribe(streamOn(withPath(), { group: replays })); // the third is deferred
+  const snapshot = await meter.read();
+  expect(snapshot[SSE_METRICS.streamsDeferred]).toEqual({
+    unit: '{stream}',
+    points: [
+      { attributes: { 'app.path': '/feed', 'ssekit.defer.cause': 'opens', 'http.response.status_code': 200 }, value: 1 },
+      { attributes: { 'app.path': '/feed', 'ssekit.defer.cause': 'replays', 'http.response.status_code': 200 }, value: 1 },
+      { attributes: { 'app.path': '/feed', 'ssekit.defer.cause': 'opens', 'http.response.status_code': 503 }, value: 1 },
+    ],
+  });
+  // Two streams per group got in; the deferred ones never counted as open or closed.
+  await untilDone(
+    async () => valueOf(await meter.read(), SSE_METRICS.streamsOpen, { 'app.path': '/feed' }) === 4,
+    async () => valueOf(await meter.read(), SSE_METRICS.streamsOpen, { 'app.path': '/feed' }),
+    { what: 'the opens' },
+  );
+  expect((await meter.read())[SSE_METRICS.streamsClosed]).toBeUndefined();
+  await feed.close();
+  for (const group of [opens, unavailable, replays]) await group.shutdown();
 });
 
 test('streams on a sink that counts no bytes record no ssekit.bytes.sent, rather than a false 0', async () => {

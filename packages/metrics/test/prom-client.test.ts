@@ -4,6 +4,9 @@
  * `registry.metrics()` scraped, parsed, and every sample compared with what the run did.
  */
 import { Registry } from 'prom-client';
+import { createChannel, createStreamGroup } from '@ssekit/core';
+import { createSseStreamFromSink } from '@ssekit/core/adapter';
+import { createMemorySink } from '@ssekit/test-kit';
 import { ADAPTER_TARGETS, type AdapterTarget } from '../../../test/targets.js';
 import { collectSseMetrics } from './recipes/prom-client.js';
 import { runScenario, type Truth } from './scenario.js';
@@ -95,13 +98,54 @@ test.each(ADAPTER_TARGETS)('on %s, a scrape after each stage of a scripted run h
   }
 });
 
+test('deferrals by admission are counted by route, cause and status', async () => {
+  const registry = new Registry();
+  const stop = collectSseMetrics(registry);
+  const feed = createChannel();
+  const groups = [
+    createStreamGroup({ admission: { opensPerSecond: 1, jitterMs: 0 } }),
+    createStreamGroup({ admission: { opensPerSecond: 1, status: 503 } }),
+  ];
+  try {
+    for (const group of groups) {
+      for (let i = 0; i < 3; i++)
+        createSseStreamFromSink(createMemorySink(), { keepAliveMs: 0, group }, { routeOptions: { url: '/feed' } }).open();
+    }
+    const first = await feed.publish({ data: '1' });
+    const replays = createStreamGroup({ admission: { concurrentReplays: 1, maxQueuedReplays: 1 } });
+    groups.push(replays);
+    for (let i = 0; i < 3; i++)
+      feed.subscribe(createSseStreamFromSink(createMemorySink({ lastEventId: first }), { keepAliveMs: 0, group: replays }));
+    const samples = parse(await registry.metrics());
+    expect(Object.fromEntries(Object.entries(samples).filter(([key]) => key.startsWith('ssekit_streams_deferred_total')))).toEqual({
+      [sampleKey('ssekit_streams_deferred_total', { route: '/feed', cause: 'opens', status: '200' })]: 2,
+      [sampleKey('ssekit_streams_deferred_total', { route: '/feed', cause: 'opens', status: '503' })]: 2,
+      [sampleKey('ssekit_streams_deferred_total', { route: '', cause: 'replays', status: '200' })]: 1,
+    });
+    expect(samples[sampleKey('ssekit_streams_open', { route: '/feed' })]).toBe(2);
+  } finally {
+    stop();
+    await feed.close();
+    for (const group of groups) await group.shutdown();
+  }
+});
+
 test('the scrape is in the Prometheus text format, with the types a dashboard expects', async () => {
   const registry = new Registry();
   const stop = collectSseMetrics(registry);
   try {
     const text = await registry.metrics();
     expect(text).toContain('# TYPE ssekit_streams_open gauge');
-    for (const counter of ['streams_closed', 'events_sent', 'bytes_sent', 'streams_overflows', 'replays', 'replay_events', 'resets']) {
+    for (const counter of [
+      'streams_closed',
+      'streams_deferred',
+      'events_sent',
+      'bytes_sent',
+      'streams_overflows',
+      'replays',
+      'replay_events',
+      'resets',
+    ]) {
       expect(text).toContain(`# TYPE ssekit_${counter}_total counter`);
     }
     expect(text).toContain('# TYPE ssekit_stream_lifetime_seconds histogram');

@@ -22,6 +22,7 @@ export function collectSseMetrics(registry: client.Registry = client.register): 
     [0.1, 1, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200, 604800],
   );
   const overflows = counter('ssekit_streams_overflows_total', 'SSE streams cut for overflow.', ['route']);
+  const deferred = counter('ssekit_streams_deferred_total', 'SSE requests deferred by admission.', ['route', 'cause', 'status']);
   const replays = counter('ssekit_replays_total', 'Replays of missed events.', ['route', 'cause']);
   const replayEvents = counter('ssekit_replay_events_total', 'Events replayed.', ['route', 'cause']);
   const replayDuration = histogram(
@@ -54,11 +55,19 @@ export function collectSseMetrics(registry: client.Registry = client.register): 
     subscriptions.push([name, listener as (message: unknown) => void]);
     diagnostics_channel.subscribe(name, listener as (message: unknown) => void);
   };
-  on(SSE_DIAGNOSTICS.streamOpen, ({ stream, request }) => {
-    // The route's pattern, never the URL path (it may hold ids): Fastify, @koa/router, an Express app route.
-    const r = request as { routeOptions?: { url?: unknown }; _matchedRoute?: unknown; baseUrl?: unknown; route?: { path?: unknown } };
+  // The route's pattern, never the URL path (it may hold ids): Fastify, @koa/router, an Express app route.
+  const routeOf = (request: unknown): string => {
+    const r = (request ?? {}) as {
+      routeOptions?: { url?: unknown };
+      _matchedRoute?: unknown;
+      baseUrl?: unknown;
+      route?: { path?: unknown };
+    };
     const route = r.routeOptions?.url ?? r._matchedRoute ?? (r.baseUrl === '' ? r.route?.path : undefined);
-    routes.set(stream, typeof route === 'string' ? route : '');
+    return typeof route === 'string' ? route : '';
+  };
+  on(SSE_DIAGNOSTICS.streamOpen, ({ stream, request }) => {
+    routes.set(stream, routeOf(request));
     open.inc({ route: routes.get(stream) });
   });
   on(SSE_DIAGNOSTICS.streamClose, ({ stream, reason, lifetimeMs, events, bytes }) => {
@@ -72,6 +81,9 @@ export function collectSseMetrics(registry: client.Registry = client.register): 
     open.dec({ route });
     closed.inc({ route, reason });
     lifetime.observe({ route, reason }, lifetimeMs / 1000);
+  });
+  on(SSE_DIAGNOSTICS.streamDeferred, ({ stream, request, cause, status }) => {
+    deferred.inc({ route: routes.get(stream) ?? routeOf(request), cause, status });
   });
   on(SSE_DIAGNOSTICS.streamOverflow, ({ stream }) => {
     if (routes.has(stream)) overflows.inc({ route: routes.get(stream) });
