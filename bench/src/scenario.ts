@@ -6,7 +6,7 @@
 import type { LoadClients, ReaderTotals } from './load-clients.js';
 import type { ScenarioResults } from './results.js';
 import type { ServerProcess, StartServer } from './server-process.js';
-import { FETCH_API, FRAMEWORK_REFERENCES, BACKPLANES, type Implementation } from './servers.js';
+import { FETCH_API, FRAMEWORK_REFERENCES, DEDICATED, type Implementation } from './servers.js';
 
 /** One run's figures, by metric key. */
 export type Metrics = Record<string, number>;
@@ -86,8 +86,8 @@ export function scaleOf(scenario: Scenario, quick: boolean): Scale {
   return scenario.scale?.[quick ? 'quick' : 'full'] ?? {};
 }
 
-/** Every server on its own: all but the backplane instances of H. */
-export const everyServer = (impl: Implementation): boolean => !BACKPLANES.includes(impl);
+/** Every server on its own: all but the servers dedicated to H and J. */
+export const everyServer = (impl: Implementation): boolean => !DEDICATED.includes(impl);
 
 /** Every server but the bare-framework references. */
 export const contestants = (impl: Implementation): boolean => everyServer(impl) && !FRAMEWORK_REFERENCES.includes(impl);
