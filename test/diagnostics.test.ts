@@ -9,6 +9,7 @@ import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import {
   createChannel,
+  createStreamGroup,
   SSE_DIAGNOSTICS,
   type Channel,
   type SseDiagnosticsMessages,
@@ -51,6 +52,7 @@ test('the channel names are stable, and all start with ssekit:', () => {
   expect(SSE_DIAGNOSTICS).toEqual({
     streamOpen: 'ssekit:stream:open',
     streamClose: 'ssekit:stream:close',
+    streamDeferred: 'ssekit:stream:deferred',
     streamOverflow: 'ssekit:stream:overflow',
     channelReplay: 'ssekit:channel:replay',
     channelReset: 'ssekit:channel:reset',
@@ -265,16 +267,24 @@ describe('while nobody listens', () => {
   const spies = () => NAMES.map((name) => jest.spyOn(diagnostics_channel.channel(name), 'publish'));
   afterEach(() => jest.restoreAllMocks());
 
-  /** A run that would publish on every channel: open, overflow, close, replay, reset, backplane. */
+  /** A run that would publish on every channel: open, overflow, close, deferral, replay, reset, backplane. */
   async function everything(): Promise<{ pathReads: number }> {
     let pathReads = 0;
-    const sink = Object.defineProperty(createMemorySink({ highWaterMark: 1024 }), 'path', {
-      get: () => (pathReads++, '/events'),
-    });
+    const countingPath = <TSink extends object>(sink: TSink) =>
+      Object.defineProperty(sink, 'path', {
+        get: () => (pathReads++, '/events'),
+      });
+    const sink = countingPath(createMemorySink({ highWaterMark: 1024 }));
     const slow = createSseStreamFromSink(sink, { keepAliveMs: 0, maxBufferedBytes: 2048 });
     sink.stall();
     for (let i = 0; i < 10 && !slow.closed; i++) void slow.send('x'.repeat(1000));
     expect(slow.closeReason).toBe('overflow');
+    const admitting = createStreamGroup({ admission: { opensPerSecond: 1 } });
+    createSseStreamFromSink(createMemorySink(), { keepAliveMs: 0, group: admitting }).open();
+    const deferred = createSseStreamFromSink(countingPath(createMemorySink()), { keepAliveMs: 0, group: admitting });
+    deferred.open();
+    expect(deferred.closeReason).toBe('deferred');
+    await admitting.shutdown();
     const feed = createChannel({ history: { maxEvents: 2 } });
     for (let n = 1; n <= 4; n++) await feed.publish({ data: String(n) });
     const resumed = createSseStreamFromSink(createMemorySink({ lastEventId: '3' }), { keepAliveMs: 0 });
@@ -303,6 +313,6 @@ describe('while nobody listens', () => {
     expect(Object.fromEntries(NAMES.map((name, i) => [name, publishes[i]!.mock.calls.length > 0]))).toEqual(
       Object.fromEntries(NAMES.map((name) => [name, true])),
     );
-    expect(pathReads).toBe(1);
+    expect(pathReads).toBe(2); // the overflowing stream's open, the deferral
   });
 });

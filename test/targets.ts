@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { createStreamGroup, type SseStream, type SseStreamGroup, type SseStreamOptions } from '@ssekit/core';
+import { createStreamGroup, type SseAdmission, type SseStream, type SseStreamGroup, type SseStreamOptions } from '@ssekit/core';
 import { createSseResponse } from '@ssekit/web';
 import { TARGETS, startApp } from '@ssekit/test-kit';
 
@@ -17,6 +17,8 @@ export type AdapterTarget = (typeof ADAPTER_TARGETS)[number];
 
 export interface TargetOptions {
   options?: SseStreamOptions;
+  /** The group's admission. */
+  admission?: SseAdmission;
   /** Whether the request may stream; a `false` answers 401 before the stream opens. */
   authorize?: (url: URL) => boolean;
   /** HTML served at `/page`, on the same origin as `/events`. */
@@ -42,7 +44,7 @@ export interface TargetApp {
 export async function startTarget(
   target: AdapterTarget,
   route: (stream: SseStream) => unknown,
-  { options, authorize, page = '' }: TargetOptions = {},
+  { options, authorize, page = '', admission }: TargetOptions = {},
 ): Promise<TargetApp> {
   const streams: SseStream[] = [];
   const requests: Array<IncomingMessage | Request> = [];
@@ -56,7 +58,7 @@ export async function startTarget(
   };
 
   if (target === 'web') {
-    const group = createStreamGroup();
+    const group = createStreamGroup({ admission });
     const app = new Hono();
     app.get('/page', (c) => c.html(page));
     app.get('/events', (c) => {
@@ -100,7 +102,7 @@ export async function startTarget(
       streams.push(stream);
       return route(stream);
     },
-    { options, page },
+    { options, page, admission },
   );
   return { url: app.url, streams, requests, statuses, lastEventIds, group: app.group, close: () => app.close() };
 }

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { resolveNode } from '../../scripts/node-versions.mjs';
 import { BENCH_DIR } from './bench-dir.js';
-import { IMPLEMENTATIONS, isImplementation, type Implementation } from './servers.js';
+import { IMPLEMENTATIONS, isImplementation, OPT_IN, type Implementation } from './servers.js';
 
 export interface BenchOptions {
   /** The smoke test: one repetition, fewer connections, raw and ssekit only, nothing written. */
@@ -49,7 +49,7 @@ export function parseOptions(argv: readonly string[], scenarioIds: readonly stri
   if (!Number.isInteger(reps) || reps < 1 || reps > 20) usageError('--reps takes an integer from 1 to 20');
   const scenarios = (value('--scenarios') ?? scenarioIds.join(',')).toUpperCase().split(',');
   for (const id of scenarios) if (!scenarioIds.includes(id)) usageError(`unknown scenario ${id}; known: ${scenarioIds.join(', ')}`);
-  const defaultImpls = quick ? IMPLEMENTATIONS.filter((impl) => impl === 'raw' || impl.startsWith('ssekit-')) : IMPLEMENTATIONS;
+  const defaultImpls = IMPLEMENTATIONS.filter((impl) => !OPT_IN.includes(impl) && (!quick || impl === 'raw' || impl.startsWith('ssekit-')));
   const impls = value('--impls')?.split(',') ?? [...defaultImpls];
   for (const impl of impls) if (!isImplementation(impl)) usageError(`unknown implementation ${impl}; known: ${IMPLEMENTATIONS.join(', ')}`);
   let serverNode = process.execPath;

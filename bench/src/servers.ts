@@ -30,6 +30,8 @@ export const IMPLEMENTATIONS = [
   'ssekit-redis-admission',
   'ssekit-web',
   'hono-sse',
+  'ssekit-node-observed',
+  'ssekit-node-baseline',
 ] as const;
 export type Implementation = (typeof IMPLEMENTATIONS)[number];
 
@@ -50,6 +52,8 @@ export const LABELS: Record<Implementation, string> = {
   'ssekit-redis-admission': 'ssekit on node:http, Redis backplane, with admission',
   'ssekit-web': 'ssekit on Hono (@ssekit/web)',
   'hono-sse': "Hono's streamSSE",
+  'ssekit-node-observed': 'ssekit on node:http, every diagnostics channel listened to',
+  'ssekit-node-baseline': 'ssekit on node:http, core at BENCH_BASELINE_CORE',
 };
 
 /**
@@ -57,6 +61,13 @@ export const LABELS: Record<Implementation, string> = {
  * the framework itself costs. They run where that cost is the question (A, A2 and C).
  */
 export const FRAMEWORK_REFERENCES: readonly Implementation[] = ['express-bare', 'koa-bare'];
+
+/**
+ * Controls that run only when named with `--impls`: ssekit-node with every diagnostics channel
+ * listened to, and ssekit-node on an earlier build of core (scripts/baseline-core.mjs). They
+ * measure what a change of core costs, beside the ssekit-node of this build.
+ */
+export const OPT_IN: readonly Implementation[] = ['ssekit-node-observed', 'ssekit-node-baseline'];
 
 /** Scenario H only: two instances sharing one feed through a backplane, against the in-memory channel. */
 export const BACKPLANES: readonly Implementation[] = ['ssekit-redis', 'ssekit-postgres', 'ssekit-nats'];

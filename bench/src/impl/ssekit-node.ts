@@ -1,10 +1,18 @@
 /** ssekit on plain node:http: createSseStream in a stream group, and a channel. */
 import http from 'node:http';
-import { createChannel, createStreamGroup, type SseStream } from '@ssekit/core';
-import { createSseStream } from '@ssekit/core/node';
+import * as core from '@ssekit/core';
+import * as node from '@ssekit/core/node';
+import type { SseStream } from '@ssekit/core';
 import { channelServer, closeServer, listen, notFound, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
-export async function start(): Promise<BenchServer> {
+/** What the server takes from core: this build's, or an earlier one's (ssekit-node-baseline). */
+export interface CoreBuild {
+  createChannel: typeof core.createChannel;
+  createStreamGroup: typeof core.createStreamGroup;
+  createSseStream: typeof node.createSseStream;
+}
+
+export async function serveOn({ createChannel, createStreamGroup, createSseStream }: CoreBuild): Promise<BenchServer> {
   const channel = createChannel<Payloads>();
   const group = createStreamGroup();
   let single: SseStream<Payloads> | undefined;
@@ -20,4 +28,8 @@ export async function start(): Promise<BenchServer> {
     await closeServer(server);
   };
   return channelServer(await listen(server), channel, () => single, shutdown);
+}
+
+export function start(): Promise<BenchServer> {
+  return serveOn({ ...core, ...node });
 }

@@ -26,7 +26,9 @@ function httpError(response: Response): SseClientError & { retryAfterMs?: number
     status,
     retryable,
   });
-  if (status === 429 || status === 503) error.retryAfterMs = retryAfterMs(response.headers.get('retry-after'));
+  // Honoured on any status that is retried: RFC 9110 defines it for 503 and 429 only, yet a 502
+  // or 500 that sends it knows best when to come back too.
+  error.retryAfterMs = retryAfterMs(response.headers.get('retry-after'));
   return error;
 }
 
@@ -48,13 +50,15 @@ export function connect(url: string, options: EventSourceOptions<any>, hub: Hub)
   let backoff: ReturnType<typeof setTimeout> | undefined;
   let idle: ReturnType<typeof setTimeout> | undefined;
   let eventTooLarge = false;
+  /** The `retry:` of the current response, or 0 when it sent none (or 0: the same wait, none). */
+  let retryField = 0;
   // A function, not a check inline: the hub's state changes across every await below.
   const done = () => stopped || hub.state === 'closed';
 
   const parser = createParser({
     // As the spec tracks it: a block's id is committed at its blank line, event or not.
     onId: (id) => void (hub.lastEventId = id),
-    onRetry: (ms) => void (baseMs = ms),
+    onRetry: (ms) => void (baseMs = retryField = ms),
     onEvent: (message) => hub.emit(message.event ?? 'message', message.data, message.id),
     onError: (error) => void (eventTooLarge ||= error.type === 'max-buffer-size-exceeded'),
     maxBufferSize: options.maxEventLength ?? DEFAULT_MAX_EVENT_LENGTH,
@@ -84,14 +88,15 @@ export function connect(url: string, options: EventSourceOptions<any>, hub: Hub)
     reconnect(error.retryAfterMs);
   };
 
-  const reconnect = (serverMs?: number) => {
+  /** `serverMs`: the wait the server asked for; `exact` when it spread its clients itself. */
+  const reconnect = (serverMs?: number, exact?: boolean) => {
     if (done()) return;
     hub.setState('connecting');
     // Full jitter: each client waits anywhere up to the current bound, so that clients cut at
     // once come back spread out instead of as one storm.
     const bound = Math.min(maxMs, baseMs * 2 ** failures++); // past 2 ** 1023 it is Infinity: still maxMs
     const wait = jitter ? Math.random() * bound : bound;
-    backoff = setTimeout(open, serverMs === undefined ? wait : serverMs + (jitter ? Math.random() * baseMs : 0));
+    backoff = setTimeout(open, serverMs === undefined ? wait : serverMs + (jitter && !exact ? Math.random() * baseMs : 0));
   };
 
   const read = async (body: ReadableStream<Uint8Array>, controller: AbortController) => {
@@ -130,12 +135,15 @@ export function connect(url: string, options: EventSourceOptions<any>, hub: Hub)
       if (!EVENT_STREAM.test(response.headers.get('content-type') ?? '') || !response.body) {
         throw new SseClientError('ERR_SSE_CLIENT_CONTENT_TYPE', 'Not text/event-stream', { status: 200 });
       }
-      failures = 0;
+      failures = retryField = 0;
       hub.setState('open');
       options.onOpen?.(response);
       await read(response.body, controller);
-      // The server ended the stream: not an error; the spec reconnects.
-      reconnect();
+      // The server ended the stream: not an error; the spec reconnects. A 200 with Retry-After
+      // is a server at its admission cap that deferred us (ssekit's admission does): it gave
+      // each client its own time, jitter included, most exactly in `retry:`.
+      const deferredMs = retryAfterMs(response.headers.get('retry-after'));
+      reconnect(deferredMs && (retryField || deferredMs), true);
     } catch (error) {
       if (done()) return;
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;

@@ -171,6 +171,26 @@ describe('what the client does with each answer', () => {
     source.close();
   });
 
+  test('a deferred 200 (Retry-After, a body of only retry:) is followed to the millisecond of its retry:, with no error', async () => {
+    const at: number[] = [];
+    server = await serve((_req, res, n) => {
+      at.push(performance.now());
+      if (n > 1) return openStream(res, 'data: admitted\n\n');
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'retry-after': '2' }).end('retry: 700\n\n');
+    });
+    const errors: SseClientError[] = [];
+    // The client's own backoff would come back within 10 ms.
+    const source = createEventSource(`${server.url}/`, { retry: { minMs: 1, maxMs: 10 }, onError: (error) => void errors.push(error) });
+    const { events } = collect(source);
+    await eventually(() => events.length === 1, 5000);
+    const waited = at[1]! - at[0]!;
+    // The server's retry: (700 ms), not Retry-After's coarse 2 s, and no jitter on top.
+    expect(waited).toBeGreaterThanOrEqual(695);
+    expect(waited).toBeLessThan(1500);
+    expect(errors).toEqual([]);
+    source.close();
+  });
+
   test('a 200 that is not text/event-stream is fatal', async () => {
     server = await serve((_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>'));
     const source = createEventSource(`${server.url}/`, { retry: { minMs: 1, maxMs: 5 } });

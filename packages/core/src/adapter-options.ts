@@ -1,5 +1,5 @@
 import { SseError } from './errors.js';
-import { createStreamGroup, type SseLimit, type SseStreamGroup } from './group.js';
+import { createStreamGroup, type SseAdmission, type SseLimit, type SseStreamGroup } from './group.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type SseStream, type SseStreamOptions } from './stream.js';
 import { kFail } from './symbols.js';
 
@@ -7,24 +7,29 @@ import { kFail } from './symbols.js';
 export interface SseAdapterOptions<TRequest = any> extends Omit<SseStreamOptions, 'onError'> {
   /** Caps the open streams per key; the key function gets the framework's own request. */
   limit?: SseLimit<TRequest>;
+  /** Caps how fast streams open and how many replays run at once: off unless given. */
+  admission?: SseAdmission;
   /** {@link SseStreamOptions.onError}, with the framework's own request. */
   onError?: (error: unknown, stream: SseStream<any>, request: TRequest) => void;
 }
 
 /**
  * Resolves an adapter's options once, at mount time: stream options with their defaults, and
- * the group its streams join (the one given, or a new one with the limit).
- * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an invalid option, or on both `group` and
- * `limit` (a group you make carries its own limit).
+ * the group its streams join (the one given, or a new one with the limit and admission).
+ * @throws {SseError} `ERR_SSE_INVALID_OPTION` on an invalid option, or on `group` with `limit`
+ * or `admission` (a group you make carries its own).
  */
-export function resolveAdapterOptions<TRequest>({ limit, ...options }: SseAdapterOptions<TRequest>): {
+export function resolveAdapterOptions<TRequest>({ limit, admission, ...options }: SseAdapterOptions<TRequest>): {
   streams: SseStreamGroup;
   options: ResolvedStreamOptions;
 } {
-  if (limit && options.group) {
-    throw new SseError('ERR_SSE_INVALID_OPTION', 'Give limit to createStreamGroup() when you pass your own group.');
+  if ((limit || admission) && options.group) {
+    throw new SseError(
+      'ERR_SSE_INVALID_OPTION',
+      `Give ${limit ? 'limit' : 'admission'} to createStreamGroup() when you pass your own group.`,
+    );
   }
-  const streams = options.group ?? createStreamGroup({ limit });
+  const streams = options.group ?? createStreamGroup({ limit, admission });
   return { streams, options: resolveStreamOptions({ ...options, group: streams }) };
 }
 

@@ -13,7 +13,7 @@ import { formatEvent, type SseEventMap } from './format.js';
 import type { MemoryHistoryOptions, HistoryStore } from './history.js';
 import { createMemoryBackplane } from './memory-backplane.js';
 import { SENT, type SseStream } from './stream.js';
-import { kWriteFormatted } from './symbols.js';
+import { kAdmit, kReplayTurn, kWriteFormatted } from './symbols.js';
 
 /** What a channel publishes: an event name and its data, and optionally an id of your own. */
 export type ChannelMessage<TEvents extends SseEventMap = SseEventMap> =
@@ -103,8 +103,12 @@ export interface Channel<TEvents extends SseEventMap = SseEventMap> {
   close(): Promise<void>;
 }
 
-/** How a channel reaches core's streams: with an event it already formatted. */
-type FormattedTarget = SseStream<any> & { [kWriteFormatted](formatted: string): Promise<boolean> };
+/** How a channel reaches core's streams: with an event it already formatted, and their group's admission. */
+type FormattedTarget = SseStream<any> & {
+  [kWriteFormatted](formatted: string): Promise<boolean>;
+  [kAdmit](): boolean;
+  [kReplayTurn](): (() => void) | Promise<() => void> | undefined | false;
+};
 
 interface Subscriber {
   readonly stream: FormattedTarget;
@@ -199,14 +203,19 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
       throw new SseError('ERR_SSE_INVALID_OPTION', 'subscribe takes a stream made by ssekit.');
     }
     if (stream.closed) return noop;
-    stream.open();
-    if (stream.closed) return noop; // its group refused it
+    const target = stream as FormattedTarget;
+    if (!target[kAdmit]()) return noop; // its group refused, deferred or is ending it
     if (this.subscribers.has(stream)) {
       throw new SseError('ERR_SSE_INVALID_OPTION', 'This stream is already subscribed to this channel; it would get every event twice.');
     }
     const lastEventId = options.lastEventId ?? stream.lastEventId;
+    // A resume may have to wait for a replay turn; its head goes out once it has one, so that a
+    // full queue can still defer it with a status and headers.
+    const turn = lastEventId === undefined ? undefined : target[kReplayTurn]();
+    if (turn === false) return noop;
+    if (!(turn instanceof Promise)) stream.open();
     const subscriber: Subscriber = {
-      stream: stream as FormattedTarget,
+      stream: target,
       filter: options.filter,
       // Subscribe first and hold live events, so that none slips between replay and live.
       pending: lastEventId !== undefined || !this.started ? [] : undefined,
@@ -218,7 +227,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     // nothing), so that a drop before its first event still resumes from here. Before delivery
     // has started, the current one is where it will start: known once it has.
     const mark = lastEventId !== undefined ? undefined : this.started ? this.markId() : START;
-    if (subscriber.pending) void this.catchUp(subscriber, lastEventId, mark);
+    if (subscriber.pending) void this.catchUp(subscriber, lastEventId, mark, undefined, turn);
     else if (mark !== undefined && mark !== START) void subscriber.stream[kWriteFormatted](formatEvent({ id: mark }));
     return () => {
       if (this.subscribers.get(stream) === subscriber) this.subscribers.delete(stream);
@@ -345,9 +354,16 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     lastEventId: string | undefined,
     mark: string | typeof START | undefined,
     shared?: Promise<BackplaneReplay>,
+    turn?: (() => void) | Promise<() => void>,
   ): Promise<void> {
     const { stream } = subscriber;
+    let endTurn = typeof turn === 'function' ? turn : undefined;
     try {
+      if (turn instanceof Promise) {
+        endTurn = await turn;
+        if (stream.closed) return; // its client left while it waited
+        stream.open();
+      }
       await this.ready;
       if (mark === START) mark = this.start?.id ?? this.backplane.originId;
       if (mark !== undefined && !(await stream[kWriteFormatted](formatEvent({ id: mark })))) return;
@@ -358,10 +374,15 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
         if (replay.found) {
           let events = 0;
           for (const entry of replay.entries) {
-            const written = await this.write(subscriber, entry);
+            let written = this.write(subscriber, entry);
+            if (written instanceof Promise) {
+              endTurn?.(); // a full socket waits for its client, not with a turn others need
+              written = await written;
+            }
             if (!written) return;
             if (written !== SKIPPED) events++;
           }
+          endTurn?.();
           subscriber.coveredThrough = replay.entries.at(-1)?.position ?? replay.position;
           if (startedAt >= 0 && channelReplayChannel.hasSubscribers) {
             channelReplayChannel.publish({
@@ -394,6 +415,8 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     } catch (error) {
       this.onError(error);
       stream.close();
+    } finally {
+      endTurn?.();
     }
   }
 

@@ -43,6 +43,21 @@ export interface SseStreamCloseMessage {
   readonly bytes: number | undefined;
 }
 
+/** Published on `ssekit:stream:deferred`, once the answer went out. */
+export interface SseStreamDeferredMessage {
+  readonly stream: SseStream<any>;
+  /** As in {@link SseStreamOpenMessage}. */
+  readonly request: unknown;
+  readonly path: string | undefined;
+  readonly group: SseStreamGroup | undefined;
+  /** The answer's status: 200 (an event stream with only `retry:`) or 503. */
+  readonly status: 200 | 503;
+  /** How long the client was told to wait, in milliseconds (`Retry-After` says it in seconds, rounded up). */
+  readonly retryMs: number;
+  /** What was at its cap: `opensPerSecond`, or the queue of `concurrentReplays`. */
+  readonly cause: 'opens' | 'replays';
+}
+
 /** Published on `ssekit:stream:overflow`, just before the stream closes with reason `overflow`. */
 export interface SseStreamOverflowMessage {
   readonly stream: SseStream<any>;
@@ -83,6 +98,7 @@ export interface SseChannelResetMessage {
 export interface SseDiagnosticsMessages extends Record<(typeof SSE_DIAGNOSTICS)[keyof typeof SSE_DIAGNOSTICS], unknown> {
   'ssekit:stream:open': SseStreamOpenMessage;
   'ssekit:stream:close': SseStreamCloseMessage;
+  'ssekit:stream:deferred': SseStreamDeferredMessage;
   'ssekit:stream:overflow': SseStreamOverflowMessage;
   'ssekit:channel:replay': SseChannelReplayMessage;
   'ssekit:channel:reset': SseChannelResetMessage;

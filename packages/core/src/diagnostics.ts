@@ -21,6 +21,12 @@ export const SSE_DIAGNOSTICS = Object.freeze({
   streamOpen: 'ssekit:stream:open',
   /** A stream that had opened closed, once, for whatever reason. */
   streamClose: 'ssekit:stream:close',
+  /**
+   * A request was deferred by its group's admission (`opensPerSecond`, or a full replay queue):
+   * it was told when to come back. A stream deferred before its head never publishes open or
+   * close; one deferred after it closes with reason `deferred`.
+   */
+  streamDeferred: 'ssekit:stream:deferred',
   /** A slow client left more than `maxBufferedBytes` queued; a close with reason `overflow` follows. */
   streamOverflow: 'ssekit:stream:overflow',
   /** A channel replayed what a subscriber missed. */
@@ -76,6 +82,7 @@ const channelOf = (name: (typeof SSE_DIAGNOSTICS)[keyof typeof SSE_DIAGNOSTICS])
  */
 export const streamOpenChannel = channelOf(SSE_DIAGNOSTICS.streamOpen);
 export const streamCloseChannel = channelOf(SSE_DIAGNOSTICS.streamClose);
+export const streamDeferredChannel = channelOf(SSE_DIAGNOSTICS.streamDeferred);
 export const streamOverflowChannel = channelOf(SSE_DIAGNOSTICS.streamOverflow);
 export const channelReplayChannel = channelOf(SSE_DIAGNOSTICS.channelReplay);
 export const channelResetChannel = channelOf(SSE_DIAGNOSTICS.channelReset);

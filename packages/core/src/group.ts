@@ -31,9 +31,54 @@ export interface SseLimit<TRequest = any> {
   onExceed?: 'reject' | 'evict-oldest';
 }
 
+/**
+ * How fast a group lets streams in, so that a reconnect storm (every client of a crashed
+ * instance, at once, each with a `Last-Event-ID`) costs a bounded amount of work per second.
+ * A request past a cap is deferred, not refused: it gets a 200 `text/event-stream` that carries
+ * only a `retry:` field and ends, with a `Retry-After` header; a native EventSource comes back
+ * after that `retry`, where any other status would make it stop for good.
+ */
+export interface SseAdmission {
+  /**
+   * Streams the group opens per second: a token bucket holding at most this many, refilled at
+   * this many per second, so a burst of this size opens at once. Past it a request is deferred,
+   * and deferred clients are told to come back spread over the time the bucket needs for them.
+   */
+  opensPerSecond?: number;
+  /**
+   * Channel replays (resumes after a `Last-Event-ID`) that run at once; the rest wait their turn
+   * before their head is sent. A replay holds its turn until its events are handed to the
+   * socket, or until the socket is full: a slow client never holds one.
+   */
+  concurrentReplays?: number;
+  /**
+   * Streams that may wait for a replay turn; past it a request is deferred.
+   * @default 16 × concurrentReplays
+   */
+  maxQueuedReplays?: number;
+  /**
+   * The least time a deferred client waits, in milliseconds.
+   * @default 1000
+   */
+  retryMs?: number;
+  /**
+   * The most milliseconds added at random to each deferred client's wait.
+   * @default 1000
+   */
+  jitterMs?: number;
+  /**
+   * How a deferred request is answered: `200`, an event stream with only `retry:`, which every
+   * EventSource follows; or `503` with `Retry-After` and a JSON body, for fleets of clients that
+   * read `Retry-After` (`@ssekit/client` does) and would rather see an error status.
+   * @default 200
+   */
+  status?: 200 | 503;
+}
+
 /** Options of {@link createStreamGroup}. */
 export interface SseGroupOptions<TRequest = any> {
   limit?: SseLimit<TRequest>;
+  admission?: SseAdmission;
 }
 
 /**
@@ -52,9 +97,22 @@ export interface SseStreamGroup {
   shutdown(options?: SseShutdownOptions): Promise<void>;
 }
 
+/** A deferred request's answer: come back after `retryMs`. */
+export interface Deferral {
+  readonly status: 200 | 503;
+  readonly retryMs: number;
+  /** What was at its cap: the open rate, or the replay queue. */
+  readonly cause: 'opens' | 'replays';
+}
+
+/** A replay's turn: the function that ends it, now or once one is free. */
+export type ReplayTurn = (() => void) | Promise<() => void>;
+
 /** What a stream learns when it asks to open. */
 export type Admission =
-  { readonly admitted: true; readonly farewell: string | undefined } | { readonly admitted: false; readonly body: string };
+  | { readonly admitted: true; readonly farewell: string | undefined }
+  | { readonly admitted: false; readonly body: string }
+  | { readonly admitted: false; readonly deferral: Deferral };
 
 /**
  * What a group needs of a stream: to hear it close, and to close it. Core's streams are this;
@@ -68,6 +126,12 @@ export interface GroupMember {
 /** The side of a group that streams talk to; internal to core. */
 export interface GroupMembership {
   admit(member: GroupMember, request: unknown): Admission;
+  /**
+   * A turn to run one channel replay: `undefined` when replays are not capped; else the function
+   * that ends the turn (idempotent), at once when one is free, or a promise of it; or a deferral
+   * when the queue is full.
+   */
+  replayTurn(): ReplayTurn | Deferral | undefined;
 }
 
 /**
@@ -91,17 +155,130 @@ export function createStreamGroup<TRequest = any>(options: SseGroupOptions<TRequ
 
 const ONE_KEY = '';
 const ADMITTED: Admission = { admitted: true, farewell: undefined };
+const DEFAULT_DEFER_RETRY_MS = 1000;
+const DEFAULT_DEFER_JITTER_MS = 1000;
+const QUEUED_REPLAYS_PER_TURN = 16;
+
+function isPositiveRate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+}
+
+function checkAdmission(admission: SseAdmission): void {
+  const { opensPerSecond, concurrentReplays, maxQueuedReplays, retryMs, jitterMs, status } = admission;
+  const bad = (name: string, what: string, value: unknown) =>
+    new SseError('ERR_SSE_INVALID_OPTION', `admission.${name} must be ${what}, not ${String(value)}.`);
+  if (opensPerSecond !== undefined && !isPositiveRate(opensPerSecond)) throw bad('opensPerSecond', 'a positive number', opensPerSecond);
+  for (const [name, value] of [
+    ['concurrentReplays', concurrentReplays],
+    ['maxQueuedReplays', maxQueuedReplays],
+  ] as const) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) throw bad(name, 'a positive integer', value);
+  }
+  if (maxQueuedReplays !== undefined && concurrentReplays === undefined) {
+    throw new SseError('ERR_SSE_INVALID_OPTION', 'admission.maxQueuedReplays needs concurrentReplays.');
+  }
+  for (const [name, value] of [
+    ['retryMs', retryMs],
+    ['jitterMs', jitterMs],
+  ] as const) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw bad(name, 'a non-negative integer', value);
+  }
+  if (status !== undefined && status !== 200 && status !== 503) throw bad('status', '200 or 503', status);
+}
+
+/**
+ * The group's admission: a token bucket for opens, and a bounded queue of replay turns. Deferred
+ * clients are spread out: each is told to come back after the time the bucket needs for the
+ * clients deferred before it, so that they return at the rate the bucket lets in.
+ */
+class Admissions {
+  private readonly rate: number;
+  private readonly retryMs: number;
+  private readonly jitterMs: number;
+  private readonly status: 200 | 503;
+  private tokens: number;
+  private refilledAt: number;
+  /** Clients told to come back and not yet counted as let in: decays at the open rate. */
+  private backlog = 0;
+  private backlogAt = 0;
+  private readonly concurrentReplays: number;
+  private readonly maxQueuedReplays: number;
+  private replaying = 0;
+  private readonly waiting: Array<(release: () => void) => void> = [];
+
+  constructor({ opensPerSecond, concurrentReplays, maxQueuedReplays, retryMs, jitterMs, status }: SseAdmission) {
+    this.rate = opensPerSecond ?? Infinity;
+    this.tokens = this.rate;
+    this.refilledAt = performance.now();
+    this.retryMs = retryMs ?? DEFAULT_DEFER_RETRY_MS;
+    this.jitterMs = jitterMs ?? DEFAULT_DEFER_JITTER_MS;
+    this.status = status ?? 200;
+    this.concurrentReplays = concurrentReplays ?? Infinity;
+    this.maxQueuedReplays = maxQueuedReplays ?? (concurrentReplays ?? 0) * QUEUED_REPLAYS_PER_TURN;
+  }
+
+  /** Takes a token to open a stream: undefined if it may open, its deferral if not. */
+  open(): Deferral | undefined {
+    if (this.rate === Infinity) return undefined;
+    const now = performance.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
+    this.refilledAt = now;
+    if (this.tokens >= 1) {
+      this.tokens--;
+      return undefined;
+    }
+    return this.defer('opens', now);
+  }
+
+  replayTurn(): ReplayTurn | Deferral | undefined {
+    if (this.concurrentReplays === Infinity) return undefined;
+    if (this.replaying < this.concurrentReplays) {
+      this.replaying++;
+      return this.releaser();
+    }
+    if (this.waiting.length >= this.maxQueuedReplays) return this.defer('replays', performance.now());
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** A turn's end, once: hands the turn to the longest waiting, if any. */
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next(this.releaser());
+      else this.replaying--;
+    };
+  }
+
+  private defer(cause: Deferral['cause'], now: number): Deferral {
+    let waitMs = this.retryMs;
+    if (this.rate !== Infinity) {
+      this.backlog = Math.max(0, this.backlog - ((now - this.backlogAt) / 1000) * this.rate);
+      this.backlogAt = now;
+      waitMs = Math.max(waitMs, (this.backlog / this.rate) * 1000);
+      this.backlog++;
+    }
+    return { status: this.status, cause, retryMs: Math.round(waitMs + Math.random() * this.jitterMs) };
+  }
+}
 
 class StreamGroup implements SseStreamGroup, GroupMembership {
   private readonly members = new Set<GroupMember>();
   /** Members by key, oldest first; kept only when there is a limit. */
   private readonly byKey = new Map<string, Set<GroupMember>>();
   private readonly limit: Required<SseLimit> | undefined;
+  private readonly admissions: Admissions | undefined;
   private farewell: (() => string) | undefined;
   /** One close listener for every member, rather than a closure each: memory per connection. */
   private readonly forget = (_reason: unknown, member: GroupMember) => void this.members.delete(member);
 
-  constructor({ limit }: SseGroupOptions) {
+  constructor({ limit, admission }: SseGroupOptions) {
+    if (admission) {
+      checkAdmission(admission);
+      this.admissions = new Admissions(admission);
+    }
     if (limit) {
       if (!Number.isSafeInteger(limit.max) || limit.max < 1) {
         throw new SseError('ERR_SSE_INVALID_OPTION', `limit.max must be a positive integer, not ${String(limit.max)}.`);
@@ -128,23 +305,32 @@ class StreamGroup implements SseStreamGroup, GroupMembership {
     if (limit) {
       const key = String(limit.key(request));
       let keyed = this.byKey.get(key);
-      if (keyed && keyed.size >= limit.max) {
-        if (limit.onExceed === 'reject') {
-          return { admitted: false, body: JSON.stringify({ error: 'too_many_streams', limit: limit.max }) };
-        }
-        // Sets iterate in insertion order: the first member is the oldest.
-        keyed.values().next().value![kCloseFor]('evicted');
+      const full = keyed !== undefined && keyed.size >= limit.max;
+      if (full && limit.onExceed === 'reject') {
+        return { admitted: false, body: JSON.stringify({ error: 'too_many_streams', limit: limit.max }) };
       }
+      // Before any eviction: a deferred request must not cost another stream its place.
+      const deferral = this.admissions?.open();
+      if (deferral) return { admitted: false, deferral };
+      // Sets iterate in insertion order: the first member is the oldest.
+      if (full) keyed!.values().next().value![kCloseFor]('evicted');
       if (!keyed) this.byKey.set(key, (keyed = new Set()));
       keyed.add(member);
       member.onClose(() => {
         keyed.delete(member);
         if (keyed.size === 0 && this.byKey.get(key) === keyed) this.byKey.delete(key);
       });
+    } else {
+      const deferral = this.admissions?.open();
+      if (deferral) return { admitted: false, deferral };
     }
     this.members.add(member);
     member.onClose(this.forget);
     return ADMITTED;
+  }
+
+  replayTurn(): ReplayTurn | Deferral | undefined {
+    return this.admissions?.replayTurn();
   }
 
   async shutdown({ message, retryMs, jitterMs = 0 }: SseShutdownOptions = {}): Promise<void> {

@@ -36,7 +36,14 @@ export type {
 } from './backplane.js';
 export { createMemoryBackplane, type MemoryBackplaneOptions } from './memory-backplane.js';
 export { createMemoryHistory, type HistoryStore, type MemoryHistoryOptions } from './history.js';
-export { createStreamGroup, type SseGroupOptions, type SseLimit, type SseShutdownOptions, type SseStreamGroup } from './group.js';
+export {
+  createStreamGroup,
+  type SseAdmission,
+  type SseGroupOptions,
+  type SseLimit,
+  type SseShutdownOptions,
+  type SseStreamGroup,
+} from './group.js';
 export { SSE_DIAGNOSTICS, type SseBackplaneMessage } from './diagnostics.js';
 export type {
   SseChannelReplayMessage,
@@ -44,5 +51,6 @@ export type {
   SseDiagnosticsMessages,
   SseStreamCloseMessage,
   SseStreamOpenMessage,
+  SseStreamDeferredMessage,
   SseStreamOverflowMessage,
 } from './diagnostics-messages.js';

@@ -169,13 +169,14 @@ class NodeSink implements SseSink {
     return res.writableLength === socket.writableLength && socket._httpMessage === res ? socket : undefined;
   }
 
-  reject(status: number, contentType: string, body: string): void {
+  reject(status: number, contentType: string, body: string, headers?: Readonly<Record<string, string>>): void {
     const res = this.res;
     if (res.headersSent) {
       throw new SseError('ERR_SSE_HEADERS_SENT', 'The response already started, so it cannot be answered.');
     }
     this.beforeOpen?.();
     res.statusCode = status;
+    if (headers) for (const name in headers) res.setHeader(name, headers[name]!);
     res.setHeader('content-type', contentType);
     res.setHeader('content-length', Buffer.byteLength(body));
     res.end(body);

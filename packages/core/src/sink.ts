@@ -33,10 +33,11 @@ export interface SseSink {
    */
   open(headers: Readonly<Record<string, string>>, firstChunk?: string): boolean;
   /**
-   * Answers with a plain response instead of an event stream (a 429 past a limit), keeping the
-   * headers already set, such as CORS. Never labelled `text/event-stream`.
+   * Answers with a plain response instead of an event stream (a 429 past a limit, a 503 that
+   * defers), keeping the headers already set, such as CORS, and adding `headers` (lowercase
+   * names). Never labelled `text/event-stream`.
    */
-  reject(status: number, contentType: string, body: string): void;
+  reject(status: number, contentType: string, body: string, headers?: Readonly<Record<string, string>>): void;
   /** Writes one chunk. `false` means the consumer is saturated: wait for drain. */
   write(chunk: string): boolean;
   /**

@@ -1,4 +1,4 @@
-import { streamCloseChannel, streamOpenChannel, streamOverflowChannel } from './diagnostics.js';
+import { streamCloseChannel, streamDeferredChannel, streamOpenChannel, streamOverflowChannel } from './diagnostics.js';
 import { SseError } from './errors.js';
 import {
   formatComment,
@@ -9,8 +9,8 @@ import {
   type SseEventMap,
   type SseMessage,
 } from './format.js';
-import type { GroupMembership, SseStreamGroup } from './group.js';
-import { kCloseFor, kFail, kWriteFormatted } from './symbols.js';
+import type { Admission, Deferral, GroupMembership, ReplayTurn, SseStreamGroup } from './group.js';
+import { kAdmit, kCloseFor, kFail, kReplayTurn, kWriteFormatted } from './symbols.js';
 import { utf8Length } from './utf8.js';
 import { readLastEventId } from './id.js';
 import type { SseSink } from './sink.js';
@@ -24,9 +24,10 @@ import type { SseSink } from './sink.js';
  * - `shutdown`: its group shut down;
  * - `rejected`: its group's limit answered 429 instead of opening it;
  * - `evicted`: its group's limit closed it to make room for a newer stream with the same key;
- * - `lifetime`: it reached `maxLifetimeMs`, and the client comes back with its `Last-Event-ID`.
+ * - `lifetime`: it reached `maxLifetimeMs`, and the client comes back with its `Last-Event-ID`;
+ * - `deferred`: its group's admission was at its cap: the client was told when to come back.
  */
-export type SseCloseReason = 'client' | 'server' | 'overflow' | 'error' | 'shutdown' | 'rejected' | 'evicted' | 'lifetime';
+export type SseCloseReason = 'client' | 'server' | 'overflow' | 'error' | 'shutdown' | 'rejected' | 'evicted' | 'lifetime' | 'deferred';
 
 /** Options of a stream, shared by `createSseStream` and every adapter. */
 export interface SseStreamOptions extends FormatOptions {
@@ -324,6 +325,8 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   readonly lastEventId: string | undefined;
   closeReason: SseCloseReason | undefined = undefined;
   opened = false;
+  /** True once its group let it in: it is a member, and opens without asking again. */
+  private admitted = false;
   /** The one timer of the stream: for its heartbeat, its lifetime, or both. */
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** When the stream last wrote (monotonic), for the keep-alive: a number, so that no write touches a timer. */
@@ -524,25 +527,77 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     });
   }
 
-  /**
-   * Commits the head, sending `chunk` with it, and starts the keep-alive; unless the group
-   * refuses the stream (429) or is shutting down (the stream opens only to say goodbye).
-   */
-  private commit(chunk: string | undefined): boolean {
-    const { openPrefix, headers, keepAliveMs, maxLifetimeMs, group } = this.options;
-    const admission = group?.admit(this, this.request);
-    if (admission && !admission.admitted) {
-      this.sink.reject(429, 'application/json', admission.body);
-      this.finish('rejected', false);
-      return false;
-    }
-    if (admission?.farewell !== undefined) {
-      this.sink.open(headers, openPrefix + admission.farewell);
+  [kAdmit](): boolean {
+    if (this.admitted) return true;
+    if (this.closeReason !== undefined) return false;
+    const group = this.options.group;
+    const admission: Admission | undefined = group?.admit(this, this.request);
+    if (!admission || (admission.admitted && admission.farewell === undefined)) return (this.admitted = true);
+    if (admission.admitted) {
+      // Its group is shutting down: the stream opens only to say goodbye.
+      this.admitted = true;
+      this.sink.open(this.options.headers, this.options.openPrefix + admission.farewell);
       this.opened = true;
       this.announceOpen(performance.now());
       this.finish('shutdown');
-      return false;
+    } else if ('deferral' in admission) {
+      this.defer(admission.deferral);
+    } else {
+      // Closed first: a sink that reports its own close at once must hear of a stream already rejected.
+      this.finish('rejected', false);
+      this.sink.reject(429, 'application/json', admission.body);
     }
+    return false;
+  }
+
+  [kReplayTurn](): ReplayTurn | undefined | false {
+    const turn = this.options.group?.replayTurn();
+    if (turn === undefined || typeof turn === 'function' || turn instanceof Promise) return turn;
+    this.defer(turn);
+    return false;
+  }
+
+  /**
+   * Tells the client when to come back, and closes: with a 200 that carries only `retry:` (or a
+   * 503), and `Retry-After`, before the head; with a last `retry:` line after it.
+   */
+  private defer(deferral: Deferral): void {
+    const wasOpen = this.opened;
+    const retryAfter = String(Math.ceil(deferral.retryMs / 1000));
+    if (this.opened) {
+      this.sink.write(formatRetry(deferral.retryMs));
+    } else if (deferral.status === 503) {
+      // Closed first: a sink that reports its own close at once must hear of a stream already deferred.
+      this.finish('deferred', false, false);
+      this.sink.reject(503, 'application/json', JSON.stringify({ error: 'deferred', retryMs: deferral.retryMs }), {
+        'retry-after': retryAfter,
+      });
+    } else {
+      this.sink.open({ ...this.options.headers, 'retry-after': retryAfter }, formatRetry(deferral.retryMs));
+    }
+    if (streamDeferredChannel.hasSubscribers) {
+      streamDeferredChannel.publish({
+        stream: this,
+        request: this.request,
+        path: this.sink.path,
+        group: this.options.group as SseStreamGroup | undefined,
+        status: wasOpen ? 200 : deferral.status,
+        retryMs: deferral.retryMs,
+        cause: deferral.cause,
+      });
+    }
+    // A stream that opened before it was deferred counts as a stream that closed; one that never
+    // did is no stream at all, only an answer, like a 429.
+    this.finish('deferred', true, wasOpen);
+  }
+
+  /**
+   * Commits the head, sending `chunk` with it, and starts the keep-alive; unless the group
+   * refuses or defers the stream, or is shutting down.
+   */
+  private commit(chunk: string | undefined): boolean {
+    if (!this[kAdmit]()) return false;
+    const { openPrefix, headers, keepAliveMs, maxLifetimeMs } = this.options;
     const first = openPrefix === '' ? chunk : openPrefix + (chunk ?? '');
     // Marked open only once the sink took the head: a response that had already started
     // throws here and must never receive event bytes afterwards.
@@ -626,8 +681,11 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     if (waiters) for (const resolve of waiters) resolve(true);
   }
 
-  /** Closes the stream once; `release` says whether the response still needs ending. */
-  private finish(reason: SseCloseReason, release = true): void {
+  /**
+   * Closes the stream once; `release` says whether the response still needs ending, `announce`
+   * whether a stream that opened publishes its close.
+   */
+  private finish(reason: SseCloseReason, release = true, announce = true): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     clearTimeout(this.timer);
@@ -645,7 +703,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       else this.sink.end();
     }
     this.abort?.abort();
-    if (this.opened && streamCloseChannel.hasSubscribers) {
+    if (this.opened && announce && streamCloseChannel.hasSubscribers) {
       streamCloseChannel.publish({
         stream: this,
         reason,

@@ -17,3 +17,16 @@ export const kCreateStream = Symbol('ssekit.createStream');
 
 /** Where a lazily made stream is kept on its holder once made. */
 export const kLazyStream = Symbol('ssekit.lazyStream');
+
+/**
+ * A stream's method that asks its group to let it in, before any head: true when it may open;
+ * otherwise the stream has already answered (429, a deferral, a shutdown's farewell) and closed.
+ */
+export const kAdmit = Symbol('ssekit.admit');
+
+/**
+ * A stream's method that takes a turn to replay from its group: undefined when replays are not
+ * capped, a promise of the turn's end otherwise; false when the queue was full, and the stream
+ * was deferred.
+ */
+export const kReplayTurn = Symbol('ssekit.replayTurn');

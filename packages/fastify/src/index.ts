@@ -39,6 +39,7 @@ export {
   type SseEventMap,
   type SseFields,
   type SseGroupOptions,
+  type SseAdmission,
   type SseLimit,
   type SseMessage,
   type SsePipeOptions,
@@ -49,6 +50,7 @@ export {
   type SseStreamGroup,
   type SseStreamOpenMessage,
   type SseStreamOptions,
+  type SseStreamDeferredMessage,
   type SseStreamOverflowMessage,
   type SubscribeOptions,
 } from '@ssekit/core';

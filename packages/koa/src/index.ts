@@ -38,6 +38,7 @@ export {
   type SseEventMap,
   type SseFields,
   type SseGroupOptions,
+  type SseAdmission,
   type SseLimit,
   type SseMessage,
   type SsePipeOptions,
@@ -48,6 +49,7 @@ export {
   type SseStreamGroup,
   type SseStreamOpenMessage,
   type SseStreamOptions,
+  type SseStreamDeferredMessage,
   type SseStreamOverflowMessage,
   type SubscribeOptions,
 } from '@ssekit/core';

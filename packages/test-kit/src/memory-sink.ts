@@ -7,7 +7,8 @@ export interface MemorySink extends SseSink {
   readonly events: EventSourceMessage[];
   readonly headers: Readonly<Record<string, string>> | undefined;
   /** The plain answer given instead of an event stream, if any. */
-  readonly rejection: { status: number; contentType: string; body: string } | undefined;
+  readonly rejection:
+    { status: number; contentType: string; body: string; headers: Readonly<Record<string, string>> | undefined } | undefined;
   /** Stops consuming: writes pile up in `bufferedBytes` and return false past `highWaterMark`. */
   stall(): void;
   /** Consumes everything buffered and fires drain. */
@@ -54,8 +55,8 @@ export function createMemorySink({
     get rejection() {
       return rejection;
     },
-    reject(status, contentType, body) {
-      rejection = { status, contentType, body };
+    reject(status, contentType, body, extra) {
+      rejection = { status, contentType, body, headers: extra };
       close(false);
     },
     open(head, firstChunk) {

@@ -5,7 +5,14 @@ import express4 from 'express4';
 import Fastify from 'fastify';
 import Koa from 'koa';
 import Koa2 from 'koa2';
-import { createStreamGroup, type SseLimit, type SseStream, type SseStreamGroup, type SseStreamOptions } from '@ssekit/core';
+import {
+  createStreamGroup,
+  type SseAdmission,
+  type SseLimit,
+  type SseStream,
+  type SseStreamGroup,
+  type SseStreamOptions,
+} from '@ssekit/core';
 import { createSseStream } from '@ssekit/core/node';
 import { sse as expressSse } from '@ssekit/express';
 import ssePlugin from '@ssekit/fastify';
@@ -55,6 +62,8 @@ export interface StartOptions {
   page?: string;
   /** A limit keyed by each framework's own request object (all of them have `.headers`). */
   limit?: SseLimit<{ headers: http.IncomingHttpHeaders }>;
+  /** The group's admission: how fast streams open, how many replays run at once. */
+  admission?: SseAdmission;
 }
 
 /** A header that middleware running before the route sets, which the stream must keep. */
@@ -64,7 +73,11 @@ export const EARLIER_HEADER = { name: 'x-request-id', value: 'req-42' } as const
  * Starts `framework` on 127.0.0.1, port 0, with an earlier middleware that sets
  * {@link EARLIER_HEADER}, ssekit mounted the framework's own way, and `route` at `/events`.
  */
-export async function startApp(framework: Framework, route: TestRoute, { options, page = '', limit }: StartOptions = {}): Promise<TestApp> {
+export async function startApp(
+  framework: Framework,
+  route: TestRoute,
+  { options, page = '', limit, admission }: StartOptions = {},
+): Promise<TestApp> {
   const streams: SseStream[] = [];
   const errors: unknown[] = [];
   const run = (context: RouteContext) => {
@@ -76,7 +89,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
 
   switch (framework) {
     case 'node': {
-      const group = createStreamGroup({ limit });
+      const group = createStreamGroup({ limit, admission });
       const server = http.createServer((req, res) => {
         res.setHeader(EARLIER_HEADER.name, EARLIER_HEADER.value);
         // Routed by path, as the frameworks route: a query string (a token, say) does not matter.
@@ -95,7 +108,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
         res.set(EARLIER_HEADER.name, EARLIER_HEADER.value);
         next();
       });
-      const events = expressSse({ ...options, limit });
+      const events = expressSse({ ...options, limit, admission });
       app.use(events);
       app.get('/page', (_req, res) => void res.type('html').send(page));
       app.get('/events', (req, res) => {
@@ -111,7 +124,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
         ctx.set(EARLIER_HEADER.name, EARLIER_HEADER.value);
         await next();
       });
-      const events = koaSse({ ...options, limit });
+      const events = koaSse({ ...options, limit, admission });
       app.use(events);
       app.use((ctx) => {
         if (ctx.path === '/page') {
@@ -134,7 +147,7 @@ export async function startApp(framework: Framework, route: TestRoute, { options
     }
     case 'fastify': {
       const app = Fastify();
-      await app.register(ssePlugin, { ...options, limit });
+      await app.register(ssePlugin, { ...options, limit, admission });
       app.addHook('onRequest', (_request, reply, done) => {
         reply.header(EARLIER_HEADER.name, EARLIER_HEADER.value);
         done();

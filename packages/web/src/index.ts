@@ -37,6 +37,7 @@ export {
   type SseEventMap,
   type SseFields,
   type SseGroupOptions,
+  type SseAdmission,
   type SseLimit,
   type SseMessage,
   type SsePipeOptions,
@@ -47,6 +48,7 @@ export {
   type SseStreamGroup,
   type SseStreamOpenMessage,
   type SseStreamOptions,
+  type SseStreamDeferredMessage,
   type SseStreamOverflowMessage,
   type SubscribeOptions,
 } from '@ssekit/core';
@@ -93,13 +95,18 @@ export function createSseResponse<TEvents extends SseEventMap = SseEventMap>(
   // limit must decide before there is one.
   stream.open();
   const { rejection } = sink;
-  if (rejection) return new Response(rejection.body, { status: rejection.status, headers: { 'content-type': rejection.contentType } });
+  if (rejection) {
+    return new Response(rejection.body, {
+      status: rejection.status,
+      headers: { ...rejection.headers, 'content-type': rejection.contentType },
+    });
+  }
   if (!stream.closed) {
     void Promise.resolve()
       .then(() => handler(stream))
       .catch((error: unknown) => failStream(stream, error));
   }
-  return new Response(sink.body, { status: 200, headers: resolved.headers });
+  return new Response(sink.body, { status: 200, headers: sink.headers ?? resolved.headers });
 }
 
 /**

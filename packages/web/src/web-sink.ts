@@ -8,7 +8,10 @@ export interface WebSink extends SseSink {
   /** The body: a byte stream whose consumer is the runtime writing the response out. */
   readonly body: ReadableStream<Uint8Array>;
   /** Set when the stream was refused (a group's limit): answer this instead of the body. */
-  readonly rejection: { status: number; contentType: string; body: string } | undefined;
+  readonly rejection:
+    { status: number; contentType: string; body: string; headers: Readonly<Record<string, string>> | undefined } | undefined;
+  /** The headers the stream opened with (a deferral adds `retry-after`), once it has. */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -22,6 +25,7 @@ export function createWebSink(request: Request): WebSink {
   let closedBy: 'server' | 'client' | undefined;
   let headersSent = false;
   let rejection: WebSink['rejection'];
+  let openHeaders: WebSink['headers'];
   let drainListener: (() => void) | undefined;
   let wrote = false;
   let bytesWritten = 0;
@@ -68,6 +72,9 @@ export function createWebSink(request: Request): WebSink {
     get rejection() {
       return rejection;
     },
+    get headers() {
+      return openHeaders;
+    },
     lastEventIdHeader: request.headers.get('last-event-id') ?? undefined,
     get closedBy() {
       return closedBy;
@@ -85,8 +92,9 @@ export function createWebSink(request: Request): WebSink {
       return new URL(request.url).pathname;
     },
     // The head is the Response's: it was made with the SSE headers before the stream opened.
-    open(_headers, firstChunk) {
+    open(headers, firstChunk) {
       headersSent = true;
+      openHeaders = headers;
       if (firstChunk !== undefined) return sink.write(firstChunk);
       // Some runtimes (Bun) send the head only with the first bytes of the body. A handler that
       // writes nothing in its first turn gets a comment line, which sends it, as flushHeaders
@@ -96,9 +104,9 @@ export function createWebSink(request: Request): WebSink {
       }, 0);
       return true;
     },
-    reject(status, contentType, text) {
+    reject(status, contentType, text, headers) {
       headersSent = true;
-      rejection = { status, contentType, body: text };
+      rejection = { status, contentType, body: text, headers };
       close('server');
     },
     write(chunk) {
