@@ -47,8 +47,9 @@ export interface ScenarioRun<TScale extends Scale = Scale> {
   /** Runs `count` server processes of `impl`, with `env` added to their environment. */
   withServers<T>(count: number, env: Readonly<Record<string, string>>, run: (servers: ServerProcess[]) => Promise<T>): Promise<T>;
   /**
-   * Lets `run` start server processes of `impl` one by one, each with an environment of its own,
-   * and kill them as a crash would (J); those left are stopped when it ends.
+   * Lets `run` start server processes of `impl` (or of another server, as it asks) one by one,
+   * each with an environment of its own, and kill them as a crash would (J); those left are
+   * stopped when it ends.
    */
   withServerFleet<T>(run: (start: StartServer) => Promise<T>): Promise<T>;
   /** Runs a measured phase: under the CPU profiler with `--cpu-prof`. */

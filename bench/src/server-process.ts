@@ -40,8 +40,11 @@ export interface KillableServer extends ServerProcess {
   pressure(reset?: boolean): Promise<ServerPressure>;
 }
 
-/** Starts a server process of `impl` with `env` added to its environment; resolves once it listens. */
-export type StartServer = (env: Readonly<Record<string, string>>) => Promise<KillableServer>;
+/**
+ * Starts a server process with `env` added to its environment, of the fleet's server or of
+ * another; resolves once it listens.
+ */
+export type StartServer = (env: Readonly<Record<string, string>>, impl?: Implementation) => Promise<KillableServer>;
 
 /**
  * Runs `count` server processes of `impl`, each on its own port, for the length of `run`, then
@@ -62,11 +65,11 @@ export function withServerProcesses<T>(
  */
 export async function withServerFleet<T>(impl: Implementation, options: ForkOptions, run: (start: StartServer) => Promise<T>): Promise<T> {
   const started: { child: ChildProcess; peer: Peer; stderr: () => string }[] = [];
-  const start: StartServer = async (env) => {
-    const child = forkChild('server.ts', [impl], { ...options, env: { ...options.env, ...env } });
-    const peer = new Peer(`server ${impl}`, child);
-    started.push({ child, peer, stderr: tailOf(child, `[${impl}] `, false) });
-    const { port, listeningAt } = await waitReady(child, `server ${impl}`);
+  const start: StartServer = async (env, server = impl) => {
+    const child = forkChild('server.ts', [server], { ...options, env: { ...options.env, ...env } });
+    const peer = new Peer(`server ${server}`, child);
+    started.push({ child, peer, stderr: tailOf(child, `[${server}] `, false) });
+    const { port, listeningAt } = await waitReady(child, `server ${server}`);
     return {
       ...serverProcess(peer, `http://127.0.0.1:${port}`),
       listeningAt: listeningAt!,
