@@ -104,7 +104,6 @@ export const reconnectStorm = defineScenario<StormScale>({
     { key: 'repeated', label: 'repeated events', unit: '', digits: 0 },
   ],
   applies: (impl) => impl === PLAIN || ADMISSION.includes(impl),
-  baseline: { impl: PLAIN, name: 'without admission' },
   run: ({ impl, serial, scale, clients, withServerFleet, check }) =>
     withServerFleet(async (start) => {
       const n = scale.stormClients;
