@@ -1,7 +1,8 @@
 /**
  * The benchmark suite as a smoke test: `pnpm bench --quick` runs every scenario on raw node:http
  * and ssekit on node:http, Express, Fastify and Koa, with fewer connections but the same events,
- * and the fan-out through Redis (it needs the Redis at REDIS_URL, as the Redis tests do).
+ * and the fan-out through Redis and the reconnect storm (they need the Redis at REDIS_URL, as
+ * the Redis tests do).
  * It asserts correctness only (every reader got every event, once and in order, and every run
  * passed), never a timing: this machine's speed is not what CI judges.
  *
@@ -14,7 +15,8 @@ const BENCH_DIR = path.resolve(__dirname, '..', 'bench');
 const TIMEOUT_MS = 300_000;
 /**
  * Each server, and how many runs it has in quick mode: every scenario that applies to it (A, A2,
- * B to F for all of them; G on ssekit only; H on ssekit on node:http, the in-memory baseline).
+ * B to F for all of them; G on ssekit only; H on ssekit on node:http, the in-memory baseline;
+ * H and J on the Redis backplane; J on its admission variant).
  */
 const IMPLEMENTATIONS: Record<string, number> = {
   'raw node:http': 7,
@@ -22,8 +24,10 @@ const IMPLEMENTATIONS: Record<string, number> = {
   'ssekit on Express': 8,
   'ssekit on Fastify': 8,
   'ssekit on Koa': 8,
-  // Scenario H only: two instances sharing a feed through the Redis at REDIS_URL.
-  'ssekit on node:http, Redis backplane': 1,
+  // Scenario H: two instances sharing a feed through the Redis at REDIS_URL; and J, the storm.
+  'ssekit on node:http, Redis backplane': 2,
+  // Scenario J only: the storm with admission control on the server's stream group.
+  'ssekit on node:http, Redis backplane, with admission': 1,
 };
 
 interface Run {

@@ -2,7 +2,7 @@
  * The load: a few long-lived client processes (`client.ts`), which open the streams, read them
  * and check every event. Their reports come back merged into one {@link ReaderTotals}.
  */
-import type { ClientReport } from './client.js';
+import type { ClientReport, ReconnectStatus } from './client.js';
 import { forkChild, stop, tailOf, waitReady } from './processes.js';
 import { Peer } from './rpc.js';
 import { RunFailure } from './run-failure.js';
@@ -35,11 +35,18 @@ export interface ReaderTotals {
 export interface OpenOptions {
   /** How many of the streams stall: they never read. @default 0 */
   readonly slow?: number;
-  /** Events each reader must get. @default 0 */
+  /** Events each reader must get; with `reconnectMs`, the most it may get, until `expect` says. @default 0 */
   readonly expect?: number;
   /** Whether the readers record each event's latency. @default false */
   readonly latency?: boolean;
+  /**
+   * Readers that reconnect as an EventSource does (see client.ts), after this long unless the
+   * server says otherwise. @default they do not reconnect
+   */
+  readonly reconnectMs?: number;
 }
+
+export type { ReconnectStatus } from './client.js';
 
 export class LoadClients {
   private peers: Peer[] = [];
@@ -99,6 +106,7 @@ export class LoadClients {
                 slow: slow[i],
                 expect: options.expect ?? 0,
                 latency: options.latency ?? false,
+                reconnectMs: options.reconnectMs,
                 concurrency: 50,
               },
               120_000,
@@ -119,6 +127,37 @@ export class LoadClients {
    */
   async awaitReaders(command: 'await' | 'await-end', timeoutMs: number, peers: readonly Peer[] = this.peers): Promise<ReaderTotals> {
     return totalOf(await Promise.all(peers.map((peer) => peer.call<ClientReport>(command, { timeoutMs }, timeoutMs + 30_000))));
+  }
+
+  /** Reconnecting readers: how many events they must each get, now that the publishing is over. */
+  async expect(events: number): Promise<void> {
+    await Promise.all(this.peers.map((peer) => peer.call('expect', { events }, 30_000)));
+  }
+
+  /**
+   * Where the reconnecting readers of every client stand since `since` (µs), summed; `newest`
+   * is where the publishing stands (see the server's `newest` command).
+   */
+  async reconnectStatus(since: number, newest?: { seq: number; before: number }): Promise<ReconnectStatus> {
+    const all = await Promise.all(this.peers.map((peer) => peer.call<ReconnectStatus>('reconnect-status', { since, newest }, 30_000)));
+    const total: ReconnectStatus = {
+      readers: 0,
+      live: 0,
+      caughtUp: 0,
+      lastLiveAt: 0,
+      lastCaughtUpAt: 0,
+      attempts: 0,
+      deferred: 0,
+      gaveUp: 0,
+      drops: {},
+    };
+    for (const status of all) {
+      for (const key of ['readers', 'live', 'caughtUp', 'attempts', 'deferred', 'gaveUp'] as const) total[key] += status[key];
+      total.lastLiveAt = Math.max(total.lastLiveAt, status.lastLiveAt);
+      total.lastCaughtUpAt = Math.max(total.lastCaughtUpAt, status.lastCaughtUpAt);
+      for (const [code, count] of Object.entries(status.drops)) total.drops[code] = (total.drops[code] ?? 0) + count;
+    }
+    return total;
   }
 
   /** Closes every stream of every client; waits for all of them, then throws the first error. */

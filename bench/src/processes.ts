@@ -30,11 +30,17 @@ export function forkChild(file: string, args: readonly string[], options: ForkOp
   });
 }
 
-/** Resolves with the child's `{ ready: true }` message (a server's carries its port). */
-export function waitReady(child: ChildProcess, name: string, timeoutMs = 30_000): Promise<{ port?: number }> {
+/** What a child says once it is ready: a server adds its port and when it began listening (µs). */
+export interface Ready {
+  readonly port?: number;
+  readonly listeningAt?: number;
+}
+
+/** Resolves with the child's `{ ready: true }` message. */
+export function waitReady(child: ChildProcess, name: string, timeoutMs = 30_000): Promise<Ready> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} was not ready within ${timeoutMs} ms`)), timeoutMs);
-    child.on('message', (message: { ready?: boolean; port?: number }) => {
+    child.on('message', (message: Ready & { ready?: boolean }) => {
       if (message.ready) {
         clearTimeout(timer);
         resolve(message);

@@ -12,7 +12,7 @@ import { OTHER_NODES_END, OTHER_NODES_START } from './result-files.js';
 import { baselineOf, type Results } from './results.js';
 import type { BenchRun } from './run.js';
 import { scaleOf, target, type MetricSpec, type Scenario, type Target } from './scenario.js';
-import { LABELS, BACKPLANES, type Implementation } from './servers.js';
+import { LABELS, DEDICATED, type Implementation } from './servers.js';
 import type { Summary } from './stats.js';
 import { format, plain, table } from './tables.js';
 
@@ -128,7 +128,7 @@ function machineSection(run: BenchRun, elapsedSeconds: number): string[] {
   ];
 }
 
-/** The headline: every metric that a scenario puts there, for every server but H's backplane instances. */
+/** The headline: every metric that a scenario puts there, for every server but those dedicated to H and J. */
 function renderHeadline(run: BenchRun, scenarios: readonly Scenario[]): Table | undefined {
   const columns = scenarios.flatMap((scenario) =>
     scenario.metrics.filter((metric) => metric.headline).map((metric) => ({ scenario, metric })),
@@ -136,7 +136,7 @@ function renderHeadline(run: BenchRun, scenarios: readonly Scenario[]): Table | 
   if (!columns.length) return undefined;
   const header = ['', ...columns.map(({ scenario, metric }) => `${scenario.id}: ${metric.headline}`)];
   const rows = run.options.impls
-    .filter((impl) => !BACKPLANES.includes(impl))
+    .filter((impl) => !DEDICATED.includes(impl))
     .map((impl) => [
       LABELS[impl],
       ...columns.map(({ scenario, metric }) => {

@@ -3,7 +3,7 @@
  * median with min and max over the repetitions, and the ratio to the scenario's baseline.
  */
 import type { Metrics, Scenario } from './scenario.js';
-import { FETCH_API, BACKPLANES, type Implementation } from './servers.js';
+import { FETCH_API, DEDICATED, type Implementation } from './servers.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface Cell {
@@ -14,7 +14,7 @@ export interface Cell {
 
 /** One scenario's results, as its targets read them. */
 export interface ScenarioResults {
-  /** The ssekit servers of this bench run (the backplane instances of H aside), whom targets are about. */
+  /** The ssekit servers of this bench run (those dedicated to H and J aside), whom targets are about. */
   readonly ssekit: readonly Implementation[];
   /** The figures of each successful run of `impl`, in order. */
   runs(impl: Implementation): readonly Metrics[] | undefined;
@@ -63,7 +63,7 @@ export class Results {
   /** `scenario`'s results, for its targets, over the servers of this bench run. */
   of(scenario: Scenario, impls: readonly Implementation[]): ScenarioResults {
     return {
-      ssekit: impls.filter((impl) => impl.startsWith('ssekit-') && !BACKPLANES.includes(impl) && !FETCH_API.includes(impl)),
+      ssekit: impls.filter((impl) => impl.startsWith('ssekit-') && !DEDICATED.includes(impl) && !FETCH_API.includes(impl)),
       runs: (impl) => this.runs(scenario, impl),
       median: (impl, key) => this.cell(scenario, impl, key)?.summary.median,
       ratio: (impl, key) => this.cell(scenario, impl, key)?.ratio?.median,

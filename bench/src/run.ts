@@ -11,7 +11,7 @@ import type { BenchOptions } from './options.js';
 import { Results } from './results.js';
 import { RunFailure } from './run-failure.js';
 import { scaleOf, type Scale, type Scenario, type ScenarioRun } from './scenario.js';
-import { withServerProcesses, type ServerProcess } from './server-process.js';
+import { withServerFleet, withServerProcesses, type ServerProcess, type StartServer } from './server-process.js';
 import { LABELS, PEERS, type Implementation } from './servers.js';
 import { format } from './tables.js';
 
@@ -77,20 +77,26 @@ export class BenchRun {
   }
 
   private scenarioRun(impl: Implementation, scale: Scale, profileFile: string | undefined): ScenarioRun {
+    // The clients' streams close before the servers stop, so that none reconnects to a server going away.
+    const closingStreams = async <T>(run: () => Promise<T>): Promise<T> => {
+      try {
+        return await run();
+      } finally {
+        await this.clients.closeStreams().catch(() => {});
+      }
+    };
+    const execPath = this.options.serverNode;
     const withServers = <T>(count: number, env: Readonly<Record<string, string>>, run: (servers: ServerProcess[]) => Promise<T>) =>
-      withServerProcesses(impl, count, { execPath: this.options.serverNode, env }, async (servers) => {
-        try {
-          return await run(servers);
-        } finally {
-          await this.clients.closeStreams().catch(() => {});
-        }
-      });
+      withServerProcesses(impl, count, { execPath, env }, (servers) => closingStreams(() => run(servers)));
+    const withFleet = <T>(run: (start: StartServer) => Promise<T>) =>
+      withServerFleet(impl, { execPath }, (start) => closingStreams(() => run(start)));
     return {
       impl,
       scale,
       clients: this.clients,
       serial: ++this.runs,
       withServers,
+      withServerFleet: withFleet,
       withServer: (run) => withServers(1, {}, ([server]) => run(server!)),
       async measured(server, phase) {
         if (!profileFile) return phase();

@@ -5,8 +5,8 @@
  */
 import type { LoadClients, ReaderTotals } from './load-clients.js';
 import type { ScenarioResults } from './results.js';
-import type { ServerProcess } from './server-process.js';
-import { FETCH_API, FRAMEWORK_REFERENCES, BACKPLANES, type Implementation } from './servers.js';
+import type { ServerProcess, StartServer } from './server-process.js';
+import { FETCH_API, FRAMEWORK_REFERENCES, DEDICATED, type Implementation } from './servers.js';
 
 /** One run's figures, by metric key. */
 export type Metrics = Record<string, number>;
@@ -46,6 +46,12 @@ export interface ScenarioRun<TScale extends Scale = Scale> {
   withServer<T>(run: (server: ServerProcess) => Promise<T>): Promise<T>;
   /** Runs `count` server processes of `impl`, with `env` added to their environment. */
   withServers<T>(count: number, env: Readonly<Record<string, string>>, run: (servers: ServerProcess[]) => Promise<T>): Promise<T>;
+  /**
+   * Lets `run` start server processes of `impl` (or of another server, as it asks) one by one,
+   * each with an environment of its own, and kill them as a crash would (J); those left are
+   * stopped when it ends.
+   */
+  withServerFleet<T>(run: (start: StartServer) => Promise<T>): Promise<T>;
   /** Runs a measured phase: under the CPU profiler with `--cpu-prof`. */
   measured<T>(server: ServerProcess, phase: () => Promise<T>): Promise<T>;
   /** Counts what the readers saw, and fails the run on any lost, duplicated or misordered event. */
@@ -81,8 +87,8 @@ export function scaleOf(scenario: Scenario, quick: boolean): Scale {
   return scenario.scale?.[quick ? 'quick' : 'full'] ?? {};
 }
 
-/** Every server on its own: all but the backplane instances of H. */
-export const everyServer = (impl: Implementation): boolean => !BACKPLANES.includes(impl);
+/** Every server on its own: all but the servers dedicated to H and J. */
+export const everyServer = (impl: Implementation): boolean => !DEDICATED.includes(impl);
 
 /** Every server but the bare-framework references. */
 export const contestants = (impl: Implementation): boolean => everyServer(impl) && !FRAMEWORK_REFERENCES.includes(impl);

@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { makeData, nowMicros } from './payload.js';
 import { limitLifetime, serve, type Request } from './rpc.js';
@@ -24,6 +25,38 @@ export interface PublishArgs {
    */
   readonly pace: 'burst' | 'macrotask' | { readonly everyMs: number };
 }
+
+/** What the `publish` command answers: when the first publish began and the last ended (µs), and how many events it published. */
+export interface Published {
+  readonly t0: number;
+  readonly t1: number;
+  readonly published: number;
+}
+
+/**
+ * What the `newest` command answers (scenario J): every event sent before `before` (µs) has a
+ * seq of at most `seq`, and every event up to `seq` is published.
+ */
+export interface Newest {
+  readonly seq: number;
+  readonly before: number;
+}
+
+/** What the `pressure` command answers (scenario J). */
+export interface ServerPressure {
+  /** The event loop's delay: p99 and max of how late its 10 ms checks ran, since it listened or since the last reset. */
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
+  /** How many checks that is. */
+  readonly loopDelaySamples: number;
+  /** The process's peak resident set size so far (`process.resourceUsage().maxRSS`). */
+  readonly maxRssBytes: number;
+  /** CPU (user + system) over the same span as the delay. */
+  readonly cpuMs: number;
+}
+
+/** The resolution of the event-loop delay histogram that `BENCH_LOOP_DELAY=1` turns on. */
+const LOOP_DELAY_RESOLUTION_MS = 10;
 
 /** What the `stats` command answers. */
 export interface ServerStats {
@@ -48,13 +81,27 @@ limitLifetime(15 * 60_000);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('server: run with --expose-gc');
 
+// Scenario J: on from the process's start, so that no part of a storm escapes it, and reset when
+// the server listens, since nothing before that is the storm's doing.
+const loopDelay = process.env.BENCH_LOOP_DELAY === '1' ? monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS }) : undefined;
+loopDelay?.enable();
+
 const server = await startServer(implementation);
+const listeningAt = nowMicros();
+loopDelay?.reset();
+/** CPU when the server listened, or at the last `pressure` reset. */
+let pressureCpuMark = process.cpuUsage();
 
 /** CPU at the start of the last publish or single-stream run. */
 let cpuMark = process.cpuUsage();
 let sampler: NodeJS.Timeout | undefined;
 let profiler: Session | undefined;
 let peak = process.memoryUsage();
+/** Aborted by `stop-publishing`: the publish loop ends after the event in flight, without waiting out its pace. */
+let publishing = new AbortController();
+/** The last event whose publish resolved, and the send time of the one in flight. */
+let publishedSeq = 0;
+let inFlightSentAt: number | undefined;
 
 /** Full collections until the heap stops shrinking, with turns between for weak callbacks. */
 async function collect(): Promise<void> {
@@ -66,6 +113,12 @@ async function collect(): Promise<void> {
     if (i >= 2 && used >= last - 1024) break;
     last = used;
   }
+}
+
+/** CPU (user + system) since `mark`, in microseconds. */
+function cpuMicrosSince(mark: NodeJS.CpuUsage): number {
+  const cpu = process.cpuUsage(mark);
+  return cpu.user + cpu.system;
 }
 
 /** Live handles and requests by type, as Node reports them. */
@@ -92,18 +145,48 @@ serve(async (request) => {
       // The same loop for every implementation, so that only the publish differs.
       const { count, bytes, pace } = request as Request & PublishArgs;
       cpuMark = process.cpuUsage();
+      const stop = (publishing = new AbortController()).signal;
+      publishedSeq = 0;
       const t0 = nowMicros();
       const start = performance.now();
-      for (let seq = 1; seq <= count; seq++) {
-        await server.publish(makeData(seq, bytes));
+      let seq = 0;
+      while (seq < count && !stop.aborted) {
+        const data = makeData(++seq, bytes);
+        inFlightSentAt = data.t;
+        await server.publish(data);
+        publishedSeq = seq;
+        inFlightSentAt = undefined;
         if (seq === count || pace === 'burst') continue;
         if (pace === 'macrotask') await nextTurn();
         else {
           const wait = start + seq * pace.everyMs - performance.now();
-          if (wait > 0) await sleep(wait);
+          if (wait > 0) await sleep(wait, undefined, { signal: stop }).catch(() => {});
         }
       }
-      return { t0, t1: nowMicros() };
+      return { t0, t1: nowMicros(), published: seq } satisfies Published;
+    }
+    case 'stop-publishing':
+      // Scenario J publishes until every client is back; the `publish` call answers with the count.
+      publishing.abort();
+      return {};
+    case 'newest':
+      return { seq: publishedSeq, before: inFlightSentAt ?? nowMicros() } satisfies Newest;
+    case 'pressure': {
+      if (!loopDelay) throw new Error('server: started without BENCH_LOOP_DELAY=1');
+      // The histogram holds each check's whole interval: the delay is what exceeds the resolution.
+      const delayMs = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_DELAY_RESOLUTION_MS);
+      const pressure: ServerPressure = {
+        loopDelayP99Ms: delayMs(loopDelay.percentile(99)),
+        loopDelayMaxMs: delayMs(loopDelay.max),
+        loopDelaySamples: loopDelay.count,
+        maxRssBytes: process.resourceUsage().maxRSS * 1024,
+        cpuMs: cpuMicrosSince(pressureCpuMark) / 1000,
+      };
+      if (request.reset) {
+        loopDelay.reset();
+        pressureCpuMark = process.cpuUsage();
+      }
+      return pressure;
     }
     case 'single': {
       if (!server.hasSingle()) throw new Error('no stream on /single');
@@ -169,4 +252,4 @@ serve(async (request) => {
   }
 });
 
-process.send!({ ready: true, port: server.port, pid: process.pid });
+process.send!({ ready: true, port: server.port, pid: process.pid, listeningAt });

@@ -27,6 +27,7 @@ export const IMPLEMENTATIONS = [
   'ssekit-redis',
   'ssekit-postgres',
   'ssekit-nats',
+  'ssekit-redis-admission',
   'ssekit-web',
   'hono-sse',
   'ssekit-node-observed',
@@ -48,6 +49,7 @@ export const LABELS: Record<Implementation, string> = {
   'ssekit-redis': 'ssekit on node:http, Redis backplane',
   'ssekit-postgres': 'ssekit on node:http, PostgreSQL backplane',
   'ssekit-nats': 'ssekit on node:http, NATS backplane',
+  'ssekit-redis-admission': 'ssekit on node:http, Redis backplane, with admission',
   'ssekit-web': 'ssekit on Hono (@ssekit/web)',
   'hono-sse': "Hono's streamSSE",
   'ssekit-node-observed': 'ssekit on node:http, every diagnostics channel listened to',
@@ -69,6 +71,15 @@ export const OPT_IN: readonly Implementation[] = ['ssekit-node-observed', 'sseki
 
 /** Scenario H only: two instances sharing one feed through a backplane, against the in-memory channel. */
 export const BACKPLANES: readonly Implementation[] = ['ssekit-redis', 'ssekit-postgres', 'ssekit-nats'];
+
+/**
+ * Scenario J only: the Redis backplane server with admission control on its stream group, the
+ * storm's second variant beside `ssekit-redis` without it.
+ */
+export const ADMISSION: readonly Implementation[] = ['ssekit-redis-admission'];
+
+/** The servers that only their own scenario runs (H's backplanes, J's admission), never A to G. */
+export const DEDICATED: readonly Implementation[] = [...BACKPLANES, ...ADMISSION];
 
 /** The other libraries: their failed runs are findings about them, not a failed benchmark. */
 export const PEERS: readonly Implementation[] = ['better-sse', 'fastify-sse', 'hono-sse'];

@@ -1,10 +1,11 @@
 /**
- * What the three backplane servers of scenario H share: ssekit on node:http, one channel on the
- * backplane, and the namespace (key prefix, table, stream) that the run's two instances share.
- * A module of its own, so that only those servers load it.
+ * What the backplane servers of scenarios H and J share: ssekit on node:http, streams in a
+ * stream group as on ssekit-node, one channel on the backplane, and the namespace (key prefix,
+ * table, stream) that a run's instances share. A module of its own, so that only those servers
+ * load it.
  */
 import http from 'node:http';
-import { createChannel, type Backplane } from '@ssekit/core';
+import { createChannel, createStreamGroup, type Backplane, type SseStreamGroup } from '@ssekit/core';
 import { createSseStream } from '@ssekit/core/node';
 import { listen, notFound, type BenchServer, type Payloads } from './common.js';
 
@@ -16,13 +17,19 @@ export function backplaneNamespace(impl: string): string {
 }
 
 /**
- * Serves `/events` from a channel on `backplane`; `release` runs after the channel and the
- * backplane are closed, to drop what the run left in the engine and end the client.
+ * Serves `/events` from a channel on `backplane`, each stream in `group`; `release` runs after
+ * the channel and the backplane are closed, to drop what the run left in the engine and end the
+ * client.
  */
-export async function serveBackplaneChannel(impl: string, backplane: Backplane, release: () => Promise<void>): Promise<BenchServer> {
+export async function serveBackplaneChannel(
+  impl: string,
+  backplane: Backplane,
+  release: () => Promise<void>,
+  group: SseStreamGroup = createStreamGroup(),
+): Promise<BenchServer> {
   const channel = createChannel<Payloads>({ backplane });
   const server = http.createServer((req, res) => {
-    if (req.url === '/events') channel.subscribe(createSseStream(req, res));
+    if (req.url === '/events') channel.subscribe(createSseStream(req, res, { group }));
     else notFound(res);
   });
   return {

@@ -43,9 +43,12 @@ export function rawEvent(data: EventData): string {
   return 'id: ' + data.seq + '\ndata: ' + JSON.stringify(data) + '\n\n';
 }
 
-/** Listens on 127.0.0.1, on a port the system picks. */
+/**
+ * Listens on 127.0.0.1, on a port the system picks; or on `BENCH_PORT`, which scenario J sets so
+ * that the server it starts after a crash comes back where its clients left it.
+ */
 export async function listen(server: http.Server): Promise<number> {
-  server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 });
+  server.listen({ host: '127.0.0.1', port: Number(process.env.BENCH_PORT ?? 0), backlog: 1024 });
   await once(server, 'listening');
   return (server.address() as AddressInfo).port;
 }

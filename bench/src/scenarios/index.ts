@@ -12,6 +12,7 @@ import { slowClients } from './e-slow-clients.js';
 import { churn } from './f-churn.js';
 import { shutdown } from './g-shutdown.js';
 import { backplaneFanOut } from './h-backplane-fan-out.js';
+import { reconnectStorm } from './j-reconnect-storm.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   fanOutBurst,
@@ -23,4 +24,5 @@ export const SCENARIOS: readonly Scenario[] = [
   churn,
   shutdown,
   backplaneFanOut,
+  reconnectStorm,
 ];
