@@ -26,6 +26,8 @@ export interface ServerProcess {
   newest(): Promise<Newest>;
   /** Ends its publishing after the event in flight; `publish` then resolves. */
   stopPublishing(): Promise<void>;
+  /** Publishes `count` events at once, amid a paced `publish`, which goes on after them on its schedule. */
+  burst(count: number): Promise<void>;
   /** Polls its stats until `done` holds; a {@link RunFailure} after `timeoutMs`. */
   until(what: string, done: (stats: ServerStats) => boolean, timeoutMs?: number): Promise<void>;
 }
@@ -138,6 +140,7 @@ function serverProcess(peer: Peer, url: string): ServerProcess {
     publish: (args, timeoutMs) => peer.call('publish', { ...args }, timeoutMs),
     newest: () => peer.call('newest', {}, 30_000),
     stopPublishing: () => peer.call('stop-publishing', {}, 30_000),
+    burst: (count) => peer.call('burst', { count }, 30_000),
     async until(what, done, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (!done(await stats())) {

@@ -99,6 +99,10 @@ let profiler: Session | undefined;
 let peak = process.memoryUsage();
 /** Aborted by `stop-publishing`: the publish loop ends after the event in flight, without waiting out its pace. */
 let publishing = new AbortController();
+/** Events still to publish at once, between two paced ones: asked for by `burst`. */
+let burstLeft = 0;
+/** Aborted by `burst`, to cut short the wait for the next paced event. */
+let pacing = new AbortController();
 /** The last event whose publish resolved, and the send time of the one in flight. */
 let publishedSeq = 0;
 let inFlightSentAt: number | undefined;
@@ -148,9 +152,13 @@ serve(async (request) => {
       const stop = (publishing = new AbortController()).signal;
       publishedSeq = 0;
       const t0 = nowMicros();
-      const start = performance.now();
+      // When the next paced event is due: a burst's events go out between two, and move it not.
+      let dueAt = performance.now();
       let seq = 0;
+      burstLeft = 0;
       while (seq < count && !stop.aborted) {
+        const bursting = burstLeft > 0;
+        if (bursting) burstLeft--;
         const data = makeData(++seq, bytes);
         inFlightSentAt = data.t;
         await server.publish(data);
@@ -159,12 +167,20 @@ serve(async (request) => {
         if (seq === count || pace === 'burst') continue;
         if (pace === 'macrotask') await nextTurn();
         else {
-          const wait = start + seq * pace.everyMs - performance.now();
-          if (wait > 0) await sleep(wait, undefined, { signal: stop }).catch(() => {});
+          if (!bursting) dueAt += pace.everyMs;
+          if (burstLeft > 0) continue;
+          const wait = dueAt - performance.now();
+          pacing = new AbortController();
+          if (wait > 0) await sleep(wait, undefined, { signal: AbortSignal.any([stop, pacing.signal]) }).catch(() => {});
         }
       }
       return { t0, t1: nowMicros(), published: seq } satisfies Published;
     }
+    case 'burst':
+      // Scenario J: events that pile up while its server is down, for every client to replay.
+      burstLeft += request.count as number;
+      pacing.abort();
+      return {};
     case 'stop-publishing':
       // Scenario J publishes until every client is back; the `publish` call answers with the count.
       publishing.abort();

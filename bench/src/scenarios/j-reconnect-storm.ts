@@ -45,10 +45,15 @@ const ADMITTED = 'ssekit-redis-admission' satisfies Implementation;
  * and what this machine has to spend on it.
  */
 const ADMISSION_SIZING =
-  "without admission, the 5,000 reconnects (each replaying one to three events) cost the server 2 to 2.5 s of CPU, about 0.4 ms each, and, when the machine was busier, stalled its event loop for up to a second. 1,000 opens a second is then about 40% of a core: what the server can spend on this 2-core machine while the load clients and Redis share the rest, with room left for the fan-out. Fewer would bring every client back later and send more of them round again, each deferral a request of its own on a new connection. 5,000 clients at 1,000 a second take 5 s plus their retries (1 to 2 s, admission's defaults), well within the 30 s target. A replay is one XRANGE round trip: even at 50 ms under load, 1,000 opens a second keep about 50 in flight, so 64 concurrent replays (and a queue of 1,024) hardly hold the opens back, yet they bound how many replays run, and answer, at once. Quick mode keeps that shape with a tenth of the clients: a tenth of the opens a second, and 8 concurrent replays.";
+  "without admission, the 5,000 reconnects (each replaying some 50 events) cost the server about 3 s of CPU, some 0.6 ms each. 1,000 opens a second is then about 60% of a core: what the server can spend on this 2-core machine while the load clients and Redis share the rest. Fewer would bring every client back later and send more of them round again, each deferral a request of its own on a new connection. 5,000 clients at 1,000 a second take 5 s plus their retries (1 to 2 s, admission's defaults), well within the 30 s target. A replay is one XRANGE round trip: even at 50 ms under load, 1,000 opens a second keep about 50 in flight, so 64 concurrent replays (and a queue of 1,024) hardly hold the opens back, yet they bound how many replays run, and answer, at once. Quick mode keeps that shape with a tenth of the clients: a tenth of the opens a second, and 8 concurrent replays.";
 
 type StormScale = Scale & {
   readonly stormClients: number;
+  /**
+   * Events the publisher sends at once while the server is down, on top of its pace: what every
+   * client misses, and replays when it comes back. The replays are most of a storm's cost.
+   */
+  readonly missedEvents: number;
   readonly opensPerSecond: number;
   readonly concurrentReplays: number;
 };
@@ -82,11 +87,11 @@ export const reconnectStorm = defineScenario<StormScale>({
   id: 'J',
   title: 'Reconnect storm',
   scale: {
-    full: { stormClients: 5000, opensPerSecond: 1000, concurrentReplays: 64 },
-    quick: { stormClients: 500, opensPerSecond: 100, concurrentReplays: 8 },
+    full: { stormClients: 5000, missedEvents: 50, opensPerSecond: 1000, concurrentReplays: 64 },
+    quick: { stormClients: 500, missedEvents: 20, opensPerSecond: 100, concurrentReplays: 8 },
   },
   describe: (s) =>
-    `${s.stormClients.toLocaleString('en')} clients on one channel of ssekit on node:http with \`@ssekit/redis\` (one stream group, the channel's default \`maxReplayEvents\` of 10,000), over the load-client processes; a publisher in a process of its own publishes one event of ${EVENT_BYTES} bytes of data every ${INTERVAL_MS} ms to the same channel through Redis, all along. After ${LIVE_MS / 1000} s the server process is SIGKILLed (no \`retry\`, no goodbye); ${DOWN_MS / 1000} s later a new one starts on the same port. The clients reconnect as an EventSource does: after their reconnection time (the last \`retry:\` they read, else ${RETRY_MS} ms, without jitter, so that they come back together), with \`Last-Event-ID\`; a 503, or a 200 carrying \`Retry-After\`, is a deferral, after which they wait the \`retry:\` in its body or else \`Retry-After\`. Two variants of the server that starts after the crash: its group without admission, and with \`admission: { opensPerSecond: ${s.opensPerSecond}, concurrentReplays: ${s.concurrentReplays} }\` (the clients first connect to a server without admission in both, since a client deferred then would carry the deferral's jittered retry into the storm, out of step with the others). ` +
+    `${s.stormClients.toLocaleString('en')} clients on one channel of ssekit on node:http with \`@ssekit/redis\` (one stream group, the channel's default \`maxReplayEvents\` of 10,000), over the load-client processes; a publisher in a process of its own publishes one event of ${EVENT_BYTES} bytes of data every ${INTERVAL_MS} ms to the same channel through Redis, all along. After ${LIVE_MS / 1000} s the server process is SIGKILLed (no \`retry\`, no goodbye); right after, the publisher sends ${s.missedEvents} events at once, so that every client has ${s.missedEvents} and more to replay; ${DOWN_MS / 1000} s later a new one starts on the same port. The clients reconnect as an EventSource does: after their reconnection time (the last \`retry:\` they read, else ${RETRY_MS} ms, without jitter, so that they come back together), with \`Last-Event-ID\`; a 503, or a 200 carrying \`Retry-After\`, is a deferral, after which they wait the \`retry:\` in its body or else \`Retry-After\`. Two variants of the server that starts after the crash: its group without admission, and with \`admission: { opensPerSecond: ${s.opensPerSecond}, concurrentReplays: ${s.concurrentReplays} }\` (the clients first connect to a server without admission in both, since a client deferred then would carry the deferral's jittered retry into the storm, out of step with the others). ` +
     `Why those values: ${ADMISSION_SIZING} ` +
     `Measured from the moment the new server listens: until every client has a live stream again (a head that is not a deferral), and until every client also holds every event sent before its stream went live (its replay is complete: "back"); the new server's event-loop delay, p99 and max (\`monitorEventLoopDelay\` at 10 ms resolution, on from the process's start, reset when it listens, read once every client is back; a check's delay is how far past its 10 ms it ran) and its peak RSS (\`process.resourceUsage().maxRSS\`); the deferred answers and reconnect attempts the clients made after the crash; lost and repeated events over each client's whole life, across its reconnects (any is a failed run). The first server's event-loop delay p99 over the ${LIVE_MS / 1000} s before the crash shows what the steady fan-out to every client costs by itself.`,
   metrics: [
@@ -114,11 +119,12 @@ export const reconnectStorm = defineScenario<StormScale>({
       // deferred while connecting would keep the deferral's jittered retry as its reconnection
       // time, and come back out of step with the others. Only the server after the crash differs.
       const [publisher, first] = await Promise.all([start(shared, PLAIN), start(storm, PLAIN)]);
-      await clients.open(first, '/events', n, { expect: MAX_EVENTS, reconnectMs: RETRY_MS });
+      const events = MAX_EVENTS + scale.missedEvents;
+      await clients.open(first, '/events', n, { expect: events, reconnectMs: RETRY_MS });
 
       await first.pressure(true);
       const publishing = publisher.publish(
-        { count: MAX_EVENTS, bytes: EVENT_BYTES, pace: { everyMs: INTERVAL_MS } },
+        { count: events, bytes: EVENT_BYTES, pace: { everyMs: INTERVAL_MS } },
         MAX_EVENTS * INTERVAL_MS + 60_000,
       );
       publishing.catch(() => {}); // awaited below; a failed run stops the publisher with the rest
@@ -127,6 +133,7 @@ export const reconnectStorm = defineScenario<StormScale>({
       const beforeCrash = await clients.reconnectStatus(Infinity);
       await first.kill();
       const killedAt = nowMicros();
+      await publisher.burst(scale.missedEvents);
       await sleep(DOWN_MS);
 
       const second = await start({ ...storm, ...admissionEnv(impl, scale) });
