@@ -17,7 +17,7 @@ import {
   type SseStreamOpenMessage,
 } from '@ssekit/core';
 import { createSseStreamFromSink, reportBackplaneEvent } from '@ssekit/core/adapter';
-import { createMemorySink, delay, eventually, readSse } from '@ssekit/test-kit';
+import { createGappingBackplane, createMemorySink, delay, eventually, readSse } from '@ssekit/test-kit';
 import { ADAPTER_TARGETS, rawRequestOf, startTarget, type TargetApp } from './targets.js';
 
 type Name = keyof SseDiagnosticsMessages;
@@ -213,35 +213,17 @@ describe('replay filters, gaps and backplanes', () => {
   });
 
   test('a gap in live delivery publishes a replay with cause gap', async () => {
-    // A backplane of its own, to report a gap: the memory one never has any.
-    const log: Array<{ id: string; position: number; event: undefined; data: string; raw: true }> = [];
-    let listener: { entry(entry: (typeof log)[number]): void; gap(): void } | undefined;
-    const feed = createChannel({
-      backplane: {
-        originId: '0',
-        publish: () => Promise.reject(new Error('unused')),
-        subscribe: (_name, l) => ((listener = l as typeof listener), { start: undefined, unsubscribe() {} }),
-        replay: (_name, afterId) => {
-          const index = afterId === '0' ? 0 : log.findIndex((entry) => entry.id === afterId) + 1;
-          return { found: true, position: index, entries: log.slice(index) };
-        },
-        close() {},
-      },
-    });
-    const append = (n: number) => {
-      const entry = { id: String(n), position: n, event: undefined, data: String(n), raw: true as const };
-      log.push(entry);
-      return entry;
-    };
+    const gapping = createGappingBackplane();
+    const feed = createChannel({ backplane: gapping.backplane });
     const sink = createMemorySink();
     const stream = createSseStreamFromSink(sink, { keepAliveMs: 0 });
     feed.subscribe(stream);
-    listener!.entry(append(1));
+    gapping.deliver(1);
     const diagnostics = (listening = listen());
-    append(2);
-    append(3); // never delivered live: the backplane lost them
-    listener!.gap();
-    listener!.entry(append(4));
+    gapping.append(2);
+    gapping.append(3); // never delivered live: the backplane lost them
+    gapping.gap();
+    gapping.deliver(4);
     await eventually(() => diagnostics.of('ssekit:channel:replay').length === 1, 5000, 'the replay after the gap');
     expect(sink.events.map((event) => event.id)).toEqual(['1', '2', '3', '4']);
     expect(diagnostics.of('ssekit:channel:replay')).toEqual([

@@ -16,6 +16,7 @@
 import http from 'node:http';
 import { nowMicros } from './payload.js';
 import { limitLifetime, serve } from './rpc.js';
+import { noReconnects } from './reconnect-status.js';
 
 limitLifetime(60 * 60_000);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -494,19 +495,6 @@ function report(timedOut: boolean) {
 }
 export type ClientReport = ReturnType<typeof report>;
 
-/** What `reconnect-status` answers: see there. Counts are over the readers' whole lives. */
-export interface ReconnectStatus {
-  readers: number;
-  live: number;
-  caughtUp: number;
-  lastLiveAt: number;
-  lastCaughtUpAt: number;
-  attempts: number;
-  deferred: number;
-  gaveUp: number;
-  drops: Record<string, number>;
-}
-
 serve(async (request) => {
   switch (request.cmd) {
     case 'open': {
@@ -552,17 +540,7 @@ serve(async (request) => {
       // newest event know it is caught up without waiting for the next one.
       const since = request.since as number;
       const newest = request.newest as { seq: number; before: number } | undefined;
-      const status: ReconnectStatus = {
-        readers: 0,
-        live: 0,
-        caughtUp: 0,
-        lastLiveAt: 0,
-        lastCaughtUpAt: 0,
-        attempts: 0,
-        deferred: 0,
-        gaveUp: 0,
-        drops: {},
-      };
+      const status = noReconnects();
       for (const connection of connections) {
         const { reconnect, closed } = connection;
         if (!reconnect) continue;

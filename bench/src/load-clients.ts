@@ -2,7 +2,8 @@
  * The load: a few long-lived client processes (`client.ts`), which open the streams, read them
  * and check every event. Their reports come back merged into one {@link ReaderTotals}.
  */
-import type { ClientReport, ReconnectStatus } from './client.js';
+import type { ClientReport } from './client.js';
+import { noReconnects, type ReconnectStatus } from './reconnect-status.js';
 import { forkChild, stop, tailOf, waitReady } from './processes.js';
 import { Peer } from './rpc.js';
 import { RunFailure } from './run-failure.js';
@@ -46,7 +47,7 @@ export interface OpenOptions {
   readonly reconnectMs?: number;
 }
 
-export type { ReconnectStatus } from './client.js';
+export type { ReconnectStatus } from './reconnect-status.js';
 
 export class LoadClients {
   private peers: Peer[] = [];
@@ -140,17 +141,7 @@ export class LoadClients {
    */
   async reconnectStatus(since: number, newest?: { seq: number; before: number }): Promise<ReconnectStatus> {
     const all = await Promise.all(this.peers.map((peer) => peer.call<ReconnectStatus>('reconnect-status', { since, newest }, 30_000)));
-    const total: ReconnectStatus = {
-      readers: 0,
-      live: 0,
-      caughtUp: 0,
-      lastLiveAt: 0,
-      lastCaughtUpAt: 0,
-      attempts: 0,
-      deferred: 0,
-      gaveUp: 0,
-      drops: {},
-    };
+    const total = noReconnects();
     for (const status of all) {
       for (const key of ['readers', 'live', 'caughtUp', 'attempts', 'deferred', 'gaveUp'] as const) total[key] += status[key];
       total.lastLiveAt = Math.max(total.lastLiveAt, status.lastLiveAt);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { diag, DiagLogLevel, type Attributes } from '@opentelemetry/api';
 import { createChannel, createStreamGroup, SSE_DIAGNOSTICS, type SseStreamOptions } from '@ssekit/core';
 import { createSseStreamFromSink, reportBackplaneEvent } from '@ssekit/core/adapter';
-import { createMemorySink, eventually, untilDone } from '@ssekit/test-kit';
+import { createGappingBackplane, createMemorySink, eventually, untilDone } from '@ssekit/test-kit';
 import { createSseMetrics, defaultStreamAttributes, SSE_METRIC_ATTRIBUTES, SSE_METRICS, type SseMetrics } from '@ssekit/metrics';
 import { VERSION } from '../src/version.js';
 import { createTestMeter, type SumPoint, type TestMeter } from './meter.js';
@@ -173,33 +173,15 @@ test('an attributes option that throws: the stream gets the default attributes, 
 
 test('a gap in live delivery is a replay with cause gap', async () => {
   record();
-  // A backplane of its own, to report a gap: the memory one never has any.
-  const log: Array<{ id: string; position: number; event: undefined; data: string; raw: true }> = [];
-  let listener: { entry(entry: (typeof log)[number]): void; gap(): void } | undefined;
-  const feed = createChannel({
-    backplane: {
-      originId: '0',
-      publish: () => Promise.reject(new Error('unused')),
-      subscribe: (_name, l) => ((listener = l as typeof listener), { start: undefined, unsubscribe() {} }),
-      replay: (_name, afterId) => {
-        const index = afterId === '0' ? 0 : log.findIndex((entry) => entry.id === afterId) + 1;
-        return { found: true, position: index, entries: log.slice(index) };
-      },
-      close() {},
-    },
-  });
-  const append = (n: number) => {
-    const entry = { id: String(n), position: n, event: undefined, data: String(n), raw: true as const };
-    log.push(entry);
-    return entry;
-  };
+  const gapping = createGappingBackplane();
+  const feed = createChannel({ backplane: gapping.backplane });
   const sink = countingSink();
   feed.subscribe(streamOn(sink));
-  listener!.entry(append(1));
-  append(2);
-  append(3); // never delivered live
-  listener!.gap();
-  listener!.entry(append(4));
+  gapping.deliver(1);
+  gapping.append(2);
+  gapping.append(3); // never delivered live
+  gapping.gap();
+  gapping.deliver(4);
   await eventually(() => sink.events.length === 4, 1000, 'the events after the gap');
   const snapshot = await meter.read();
   expect(valueOf(snapshot, SSE_METRICS.replays, { 'ssekit.replay.cause': 'gap' })).toBe(1);

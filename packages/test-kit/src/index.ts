@@ -11,3 +11,4 @@ export * from './private-server.js';
 export * from './tcp-proxy.js';
 export * from './built-package.js';
 export * from './diagnostics.js';
+export * from './gapping-backplane.js';
