@@ -70,6 +70,7 @@ interface Series {
  * | `ssekit.stream.lifetime` | Histogram | `s` | the stream's, `ssekit.close.reason` |
  * | `ssekit.events.sent` | ObservableCounter | `{event}` | the stream's |
  * | `ssekit.bytes.sent` | ObservableCounter | `By` | the stream's |
+ * | `ssekit.streams.deferred` | Counter | `{stream}` | the request's, `ssekit.defer.cause`, `http.response.status_code` |
  * | `ssekit.streams.overflows` | Counter | `{stream}` | the stream's |
  * | `ssekit.replays` | Counter | `{replay}` | the stream's, `ssekit.replay.cause` |
  * | `ssekit.replay.events` | Counter | `{event}` | the stream's, `ssekit.replay.cause` |
