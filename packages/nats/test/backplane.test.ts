@@ -252,25 +252,28 @@ test('a reader cut off from NATS while the channel goes on resumes with every en
   const ids = [await other.publish('events', message('0'))];
   await eventually(() => seen.entries.length === 1);
   const diagnostics = recordBackplaneDiagnostics('nats');
-  const noticed = disconnected(nc);
-  cable.cut();
-  await noticed;
-  const started = performance.now();
-  const error = await cutOff.publish('events', message('lost?')).catch((reason: unknown) => reason);
-  expect(performance.now() - started).toBeLessThan(1000);
-  expect(error).toBeInstanceOf(NatsBackplaneError);
-  expect(error).toMatchObject({ code: 'ERR_SSE_BACKPLANE_UNAVAILABLE', sent: false });
-  for (let n = 1; n <= 5; n++) ids.push(await other.publish('events', message(String(n))));
-  cable.restore();
-  const back = performance.now();
-  await eventually(() => seen.entries.length === 6, 5000, 'the entries published meanwhile');
-  expect(performance.now() - back).toBeLessThan(5000);
-  expect(seen.log).toEqual(ids); // no gap: nothing was trimmed
-  // The outage reached diagnostics as onError heard it, once, and so did its end.
-  diagnostics.stop();
-  expect(reported).toHaveLength(1);
-  expect(diagnostics.errors).toEqual(reported);
-  expect(diagnostics.reconnects()).toBe(1);
+  try {
+    const noticed = disconnected(nc);
+    cable.cut();
+    await noticed;
+    const started = performance.now();
+    const error = await cutOff.publish('events', message('lost?')).catch((reason: unknown) => reason);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(error).toBeInstanceOf(NatsBackplaneError);
+    expect(error).toMatchObject({ code: 'ERR_SSE_BACKPLANE_UNAVAILABLE', sent: false });
+    for (let n = 1; n <= 5; n++) ids.push(await other.publish('events', message(String(n))));
+    cable.restore();
+    const back = performance.now();
+    await eventually(() => seen.entries.length === 6, 5000, 'the entries published meanwhile');
+    expect(performance.now() - back).toBeLessThan(5000);
+    expect(seen.log).toEqual(ids); // no gap: nothing was trimmed
+    // The outage reached diagnostics as onError heard it, once, and so did its end.
+    expect(reported).toHaveLength(1);
+    expect(diagnostics.errors).toEqual(reported);
+    expect(diagnostics.reconnects()).toBe(1);
+  } finally {
+    diagnostics.stop();
+  }
 });
 
 test('a reader that missed entries trimmed while it was cut off calls gap(), and its channel sends reset to its subscriber', async () => {

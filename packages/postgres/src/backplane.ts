@@ -108,6 +108,9 @@ export function createPostgresBackplane(options: PostgresBackplaneOptions): Back
   };
   const statements = statementsFor(schema);
   let closed = false;
+  // Whether an outage was reported and has not ended: the reconnect diagnostic pairs with it,
+  // once, however often the client re-listens meanwhile (postgres.js may on a server going down).
+  let lost = false;
   // The driver hands notifications to the reader, which is made with the driver: the events
   // reach it through `reader`, defined below, once they start coming.
   const driver = driverFor(options?.pool, {
@@ -117,10 +120,14 @@ export function createPostgresBackplane(options: PostgresBackplaneOptions): Back
     events: {
       notification: (payload) => reader.notification(payload),
       relistened: () => {
-        reportBackplaneEvent('reconnect', 'postgres');
+        if (lost) reportBackplaneEvent('reconnect', 'postgres');
+        lost = false;
         reader.relistened();
       },
-      lost: onError,
+      lost: (error) => {
+        lost = true;
+        onError(error);
+      },
     },
   });
 

@@ -165,8 +165,10 @@ class PostgresJsDriver implements Driver {
     };
     const onListen = () => {
       if (this.request !== request) return;
+      // The outage ends with the next statement PostgreSQL answers (reached), not here:
+      // postgres.js re-listens on its own, and can do so on a server that is still going down,
+      // which would make one crash two reported outages.
       this.active = true;
-      this.outage = false;
       this.epoch++;
       for (const resolve of this.waiters) resolve(true);
       this.waiters.clear();

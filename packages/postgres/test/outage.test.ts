@@ -5,7 +5,7 @@
  * of each outage once, and a crash (immediate shutdown) loses nothing that was acknowledged.
  */
 import { SseError, type Backplane, type BackplaneEntry, type BackplaneListener } from '@ssekit/core';
-import { eventually, recordBackplaneDiagnostics } from '@ssekit/test-kit';
+import { eventually, recordBackplaneDiagnostics, type BackplaneDiagnostics } from '@ssekit/test-kit';
 import pg from 'pg';
 import { createPostgresBackplane, PostgresBackplaneError } from '../src/index.js';
 import { connect, FLAVOURS, startPrivatePostgres, uniqueTable, type PrivatePostgres, type TestPool } from './postgres.js';
@@ -57,7 +57,11 @@ describe.each(FLAVOURS)('PostgreSQL going away, on %s', (flavour) => {
     return made;
   };
 
+  /** Stopped after each test, failed or not: a listener left behind would be heard by later suites. */
+  let diagnostics: BackplaneDiagnostics | undefined;
   afterEach(async () => {
+    diagnostics?.stop();
+    diagnostics = undefined;
     await server.start().catch(() => {}); // a failed test may leave it stopped
     for (const made of backplanes.splice(0)) await made.close();
     for (const pool of pools.splice(0)) await pool.close();
@@ -70,7 +74,7 @@ describe.each(FLAVOURS)('PostgreSQL going away, on %s', (flavour) => {
     await bus.subscribe('events', seen);
     const ids = [await bus.publish('events', message(1)), await bus.publish('events', message(2))];
     await eventually(() => seen.entries.length === 2);
-    const diagnostics = recordBackplaneDiagnostics('postgres');
+    diagnostics = recordBackplaneDiagnostics('postgres');
 
     await server.stop('immediate'); // a crash: PostgreSQL recovers from its WAL on start
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -102,8 +106,7 @@ describe.each(FLAVOURS)('PostgreSQL going away, on %s', (flavour) => {
       expect.objectContaining({ name: 'PostgresBackplaneError', message: expect.stringContaining('keeps retrying') }),
     ]);
     // Diagnostics heard the outage as onError did, and its end once LISTEN was back.
-    await eventually(() => diagnostics.reconnects() === 1, 5000, 'the reconnect');
-    diagnostics.stop();
+    await eventually(() => diagnostics!.reconnects() === 1, 5000, 'the reconnect');
     expect(diagnostics.errors).toEqual(reported);
   });
 
