@@ -439,9 +439,13 @@ describe('many sources', () => {
           expect(reconnectedAt[90]!).toBeGreaterThan(650);
           expect(busiest).toBeLessThan(30);
         } else {
-          // The control: without jitter they come back as one storm, after the base delay.
+          // The control: without jitter they come back as one storm, after the base delay. Counted
+          // in a sliding window, not in fixed buckets: the storm lands at about 1000 ms, on a
+          // bucket's edge. A quarter second, where jitter puts some 25 of them, however loaded
+          // the machine that makes the hundred requests.
           expect(reconnectedAt[0]!).toBeGreaterThanOrEqual(950);
-          expect(busiest).toBeGreaterThan(80);
+          const inWindow = reconnectedAt.map((start, i) => reconnectedAt.filter((ms, j) => j >= i && ms < start + 250).length);
+          expect(Math.max(...inWindow)).toBeGreaterThan(80);
         }
       } finally {
         for (const source of sources) source.close();
