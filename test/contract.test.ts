@@ -254,23 +254,22 @@ describe.each(TARGETS)('contract on %s', (framework) => {
       expect(reader.events.map((event) => event.data)).toEqual(['only']);
     });
 
-    test('the keep-alive timer is cleared when the client leaves', async () => {
+    test('streams make no keep-alive timer of their own: one shared timer serves them all', async () => {
       const keepAliveMs = 60_000;
       const armed = jest.spyOn(global, 'setTimeout');
-      const cleared = jest.spyOn(global, 'clearTimeout');
+      const ticking = jest.spyOn(global, 'setInterval');
       try {
         const { url, streams } = await start(({ stream }) => stream.open(), { options: { keepAliveMs } });
-        const reader = await readSse(`${url}/events`);
-        await eventually(() => streams[0]?.opened === true);
-        const timers = armed.mock.calls.flatMap((call, i) => (call[1] === keepAliveMs ? [armed.mock.results[i]!.value] : []));
-        expect(timers).toHaveLength(1);
-        expect(cleared).not.toHaveBeenCalledWith(timers[0]);
-        reader.close();
-        await eventually(() => streams[0]!.closed);
-        expect(cleared).toHaveBeenCalledWith(timers[0]);
+        const readers = await Promise.all([1, 2, 3].map(() => readSse(`${url}/events`)));
+        await eventually(() => streams.length === 3 && streams.every((stream) => stream.opened));
+        expect(armed.mock.calls.filter((call) => call[1] === keepAliveMs)).toEqual([]);
+        // At most one wheel timer: none when an earlier suite's wheel for this period still ticks.
+        expect(ticking.mock.calls.filter((call) => call[1] === keepAliveMs / 5).length).toBeLessThanOrEqual(1);
+        for (const reader of readers) reader.close();
+        await eventually(() => streams.every((stream) => stream.closed));
       } finally {
         armed.mockRestore();
-        cleared.mockRestore();
+        ticking.mockRestore();
       }
     });
   });

@@ -99,18 +99,20 @@ describe('on a stream', () => {
     expect(stream.closeReason).toBe('lifetime');
   });
 
-  test('heartbeats and the lifetime share one timer; writes keep the stream from idling, not from ending', () => {
+  test('heartbeats come from the shared keep-alive wheel, the lifetime from a timer of its own; writes keep the stream from idling, not from ending', () => {
     const { sink, stream } = open({ keepAliveMs: 300, maxLifetimeMs: 1000, lifetimeJitterMs: 0 });
-    expect(jest.getTimerCount()).toBe(1);
+    expect(jest.getTimerCount()).toBe(2);
+    // The wheel ticks every 60 ms; idle since its head, the stream is due at its sixth tick.
     jest.advanceTimersByTime(900);
-    expect(sink.chunks.join('')).toBe(': ping\n: ping\n: ping\n');
-    expect(jest.getTimerCount()).toBe(1);
+    expect(sink.chunks.join('')).toBe(': ping\n: ping\n');
     void stream.send('busy');
     jest.advanceTimersByTime(99);
     expect(stream.closed).toBe(false);
     jest.advanceTimersByTime(1);
     expect(stream.closeReason).toBe('lifetime');
-    expect(sink.chunks.join('')).toBe(': ping\n: ping\n: ping\ndata: busy\n\nretry: 1000\n');
+    expect(sink.chunks.join('')).toBe(': ping\n: ping\ndata: busy\n\nretry: 1000\n');
+    // The wheel stops at its first tick without a stream.
+    jest.advanceTimersByTime(60);
     expect(jest.getTimerCount()).toBe(0);
   });
 

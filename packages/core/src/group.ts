@@ -126,6 +126,8 @@ export interface GroupMember {
 /** The side of a group that streams talk to; internal to core. */
 export interface GroupMembership {
   admit(member: GroupMember, request: unknown): Admission;
+  /** A member that was let in has closed. */
+  leave(member: GroupMember): void;
   /**
    * A turn to run one channel replay: `undefined` when replays are not capped; else the function
    * that ends the turn (idempotent), at once when one is free, or a promise of it; or a deferral
@@ -271,8 +273,6 @@ class StreamGroup implements SseStreamGroup, GroupMembership {
   private readonly limit: Required<SseLimit> | undefined;
   private readonly admissions: Admissions | undefined;
   private farewell: (() => string) | undefined;
-  /** One close listener for every member, rather than a closure each: memory per connection. */
-  private readonly forget = (_reason: unknown, member: GroupMember) => void this.members.delete(member);
 
   constructor({ limit, admission }: SseGroupOptions) {
     if (admission) {
@@ -325,8 +325,13 @@ class StreamGroup implements SseStreamGroup, GroupMembership {
       if (deferral) return { admitted: false, deferral };
     }
     this.members.add(member);
-    member.onClose(this.forget);
     return ADMITTED;
+  }
+
+  // Called by the member as it closes, rather than through a close listener: an array of
+  // listeners is memory per connection.
+  leave(member: GroupMember): void {
+    this.members.delete(member);
   }
 
   replayTurn(): ReplayTurn | Deferral | undefined {

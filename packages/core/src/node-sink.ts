@@ -68,8 +68,13 @@ function frame(text: string, bytes: number): string {
   return bytes.toString(16) + '\r\n' + text + '\r\n';
 }
 
+const sinkOfResponse = new WeakMap<object, NodeSink>();
+
+function onResponseClose(this: object): void {
+  sinkOfResponse.get(this)?.responseClosed();
+}
+
 class NodeSink implements SseSink {
-  readonly lastEventIdHeader: string | string[] | undefined;
   bytesWritten = 0;
   private flushes = false;
   /**
@@ -88,13 +93,18 @@ class NodeSink implements SseSink {
   private drainListener: (() => void) | undefined = undefined;
   // Made once per sink, and only for a sink whose writes ever met a full buffer.
   private onTargetDrain: (() => void) | undefined = undefined;
+  /** The stream's close listener. */
+  private closeListener: ((clientLeft: boolean) => void) | undefined = undefined;
 
   constructor(
     private readonly req: NodeRequest,
     private readonly res: FlushableResponse,
-    private readonly beforeOpen: (() => void) | undefined,
-  ) {
-    this.lastEventIdHeader = req.headers['last-event-id'];
+    private beforeOpen: (() => void) | undefined,
+  ) {}
+
+  // Read once, by the stream: a getter rather than a field, which would be a word per connection.
+  get lastEventIdHeader(): string | string[] | undefined {
+    return this.req.headers['last-event-id'];
   }
 
   get closedBy(): 'server' | 'client' | undefined {
@@ -123,7 +133,7 @@ class NodeSink implements SseSink {
     if (res.headersSent) {
       throw new SseError('ERR_SSE_HEADERS_SENT', 'The response already started, so it cannot become an event stream.');
     }
-    this.beforeOpen?.();
+    this.takeResponse();
     res.removeHeader('content-length');
     // A quiet stream is healthy: no idle timeout may kill it, and events go out at once. The
     // calls are optional because test doubles such as Fastify's inject() give partial sockets.
@@ -169,12 +179,22 @@ class NodeSink implements SseSink {
     return res.writableLength === socket.writableLength && socket._httpMessage === res ? socket : undefined;
   }
 
+  /**
+   * Runs the adapter's hook, once. Then forgets it: it holds the framework's objects for the
+   * request (Fastify's reply, say), which a long-lived stream must not keep alive.
+   */
+  private takeResponse(): void {
+    const beforeOpen = this.beforeOpen;
+    this.beforeOpen = undefined;
+    beforeOpen?.();
+  }
+
   reject(status: number, contentType: string, body: string, headers?: Readonly<Record<string, string>>): void {
     const res = this.res;
     if (res.headersSent) {
       throw new SseError('ERR_SSE_HEADERS_SENT', 'The response already started, so it cannot be answered.');
     }
-    this.beforeOpen?.();
+    this.takeResponse();
     res.statusCode = status;
     if (headers) for (const name in headers) res.setHeader(name, headers[name]!);
     res.setHeader('content-type', contentType);
@@ -280,7 +300,17 @@ class NodeSink implements SseSink {
     // HTTP/2's compatibility layer reports writableFinished even for a cancelled stream, so a
     // response counts as finished only when it was also ended.
     // `on`, not `once`: a response closes once, and once() would add a wrapper per connection.
-    this.res.on('close', () => listener(!(this.res.writableEnded && this.res.writableFinished)));
+    // One listener function for every response, which finds its sink in a WeakMap: a closure
+    // per sink would cost more than the map's entry.
+    this.closeListener = listener;
+    sinkOfResponse.set(this.res, this);
+    this.res.on('close', onResponseClose);
+  }
+
+  responseClosed(): void {
+    const listener = this.closeListener;
+    this.closeListener = undefined;
+    listener?.(!(this.res.writableEnded && this.res.writableFinished));
   }
 
   end(): void {

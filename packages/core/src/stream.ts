@@ -12,6 +12,7 @@ import {
 import type { Admission, Deferral, GroupMembership, ReplayTurn, SseStreamGroup } from './group.js';
 import { kAdmit, kCloseFor, kFail, kReplayTurn, kWriteFormatted } from './symbols.js';
 import { utf8Length } from './utf8.js';
+import { keepAliveWheel, type KeepAliveMember, type KeepAliveWheel } from './keep-alive.js';
 import { readLastEventId } from './id.js';
 import type { SseSink } from './sink.js';
 
@@ -219,6 +220,8 @@ export function createSseStreamFromSink<TEvents extends SseEventMap = SseEventMa
 /** Options with defaults applied and ranges checked, once per factory rather than per stream. */
 export interface ResolvedStreamOptions {
   readonly keepAliveMs: number;
+  /** The process's heartbeat wheel for `keepAliveMs`; undefined when heartbeats are off. */
+  readonly keepAlive: KeepAliveWheel | undefined;
   readonly maxBufferedBytes: number;
   readonly maxEventBytes: number;
   /** 0 when streams live as long as their client stays. */
@@ -241,6 +244,30 @@ export interface ResolvedStreamOptions {
  */
 export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamOptions = {}): ResolvedStreamOptions {
   if ('resolved' in options) return options;
+  // `createSseStream(req, res, { group })` makes a new options object per request: resolved
+  // anew, every stream would hold its own copy (some 250 bytes with its headers).
+  if (lastResolved !== undefined && sameOptions(options, lastOptions!)) return lastResolved;
+  const resolved = resolveAnew(options);
+  lastOptions = { ...options };
+  lastResolved = resolved;
+  return resolved;
+}
+
+let lastOptions: SseStreamOptions | undefined;
+let lastResolved: ResolvedStreamOptions | undefined;
+
+/** Same own keys, same values: what makes two option objects resolve alike. */
+function sameOptions(a: SseStreamOptions, b: SseStreamOptions): boolean {
+  let keys = 0;
+  for (const key in a) {
+    if (a[key as keyof SseStreamOptions] !== b[key as keyof SseStreamOptions] || !Object.hasOwn(b, key)) return false;
+    keys++;
+  }
+  for (const key in b) if (Object.hasOwn(b, key)) keys--;
+  return keys === 0;
+}
+
+function resolveAnew(options: SseStreamOptions): ResolvedStreamOptions {
   const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   if (!isCount(keepAliveMs) || keepAliveMs > 2 ** 31 - 1) {
@@ -263,15 +290,16 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new SseError('ERR_SSE_INVALID_OPTION', 'onError must be a function.');
   }
-  const headers: Record<string, string> = {};
+  let headers: Record<string, string> = SSE_HEADERS;
   for (const [name, value] of Object.entries(options.headers ?? {})) {
+    if (headers === SSE_HEADERS) headers = {};
     const text = typeof value === 'number' ? String(value) : value;
     if (!HEADER_NAME.test(name) || typeof text !== 'string' || !HEADER_VALUE.test(text)) {
       throw new SseError('ERR_SSE_INVALID_OPTION', `headers has an invalid header: ${JSON.stringify(name)}.`);
     }
     headers[name.toLowerCase()] = text;
   }
-  Object.assign(headers, SSE_HEADERS);
+  if (headers !== SSE_HEADERS) Object.assign(headers, SSE_HEADERS);
   const maxLifetimeMs = options.maxLifetimeMs ?? 0;
   if (!isCount(maxLifetimeMs)) {
     throw new SseError('ERR_SSE_INVALID_OPTION', `maxLifetimeMs must be a non-negative integer, not ${String(maxLifetimeMs)}.`);
@@ -294,6 +322,7 @@ export function resolveStreamOptions(options: SseStreamOptions | ResolvedStreamO
   }
   return {
     keepAliveMs,
+    keepAlive: keepAliveMs > 0 ? keepAliveWheel(keepAliveMs) : undefined,
     maxBufferedBytes,
     maxEventBytes,
     maxLifetimeMs,
@@ -321,24 +350,30 @@ function logPipeError(error: unknown): void {
   console.error('[ssekit] a piped source failed; the stream was closed:', error);
 }
 
-class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
+type CloseListener<TEvents extends SseEventMap> = (reason: SseCloseReason, stream: SseStream<TEvents>) => void;
+
+// Memory per stream is what decides how many a process holds: every field here is a word of
+// every connection, and numbers stay small integers, which V8 keeps in the field itself (a
+// fraction, such as performance.now(), would be a heap object of its own).
+class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAliveMember {
   readonly lastEventId: string | undefined;
   closeReason: SseCloseReason | undefined = undefined;
   opened = false;
   /** True once its group let it in: it is a member, and opens without asking again. */
   private admitted = false;
-  /** The one timer of the stream: for its heartbeat, its lifetime, or both. */
-  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** When the stream last wrote (monotonic), for the keep-alive: a number, so that no write touches a timer. */
-  private lastWriteAt = 0;
-  /** When the stream opened (monotonic). */
+  /** The timer that ends the stream at its lifetime; only with `maxLifetimeMs`. */
+  private lifetimeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When the stream opened (monotonic, whole milliseconds). */
   private openedAt = 0;
-  /** When its lifetime ends (monotonic); never without `maxLifetimeMs`. */
-  private endsAt = Infinity;
   /** Event blocks written, for diagnostics: an increment per event is all it costs. */
   private events = 0;
+  // Its place on the keep-alive wheel: see keep-alive.ts.
+  lastWriteTick = 0;
+  wheelSlot = -1;
+  wheelIndex = 0;
   private drainWaiters: Array<(sent: boolean) => void> | undefined = undefined;
-  private closeListeners: Array<(reason: SseCloseReason, stream: SseStream<TEvents>) => void> | undefined = undefined;
+  /** One listener in the field itself (a channel's, usually), an array only for more. */
+  private closeListeners: CloseListener<TEvents> | Array<CloseListener<TEvents>> | undefined = undefined;
   private abort: AbortController | undefined = undefined;
 
   constructor(
@@ -418,11 +453,17 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       listener(this.closeReason, this);
       return noop;
     }
-    (this.closeListeners ??= []).push(listener);
+    const listeners = this.closeListeners;
+    if (listeners === undefined) this.closeListeners = listener;
+    else if (typeof listeners === 'function') this.closeListeners = [listeners, listener];
+    else listeners.push(listener);
     return () => {
       const listeners = this.closeListeners;
-      const index = listeners ? listeners.indexOf(listener) : -1;
-      if (index >= 0) listeners!.splice(index, 1);
+      if (listeners === listener) this.closeListeners = undefined;
+      else if (Array.isArray(listeners)) {
+        const index = listeners.indexOf(listener);
+        if (index >= 0) listeners.splice(index, 1);
+      }
     };
   }
 
@@ -516,7 +557,8 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     const ok = this.opened ? sink.write(chunk) : this.commit(chunk);
     if (this.closeReason !== undefined) return NOT_SENT; // the group refused or ended it
     this.events += events;
-    if (this.timer !== undefined) this.lastWriteAt = performance.now();
+    const wheel = this.options.keepAlive;
+    if (wheel !== undefined) this.lastWriteTick = wheel.tick;
     if (ok) return SENT;
     return new Promise((resolve) => {
       if (!this.drainWaiters) {
@@ -597,26 +639,22 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
    */
   private commit(chunk: string | undefined): boolean {
     if (!this[kAdmit]()) return false;
-    const { openPrefix, headers, keepAliveMs, maxLifetimeMs } = this.options;
+    const { openPrefix, headers, keepAlive, maxLifetimeMs } = this.options;
     const first = openPrefix === '' ? chunk : openPrefix + (chunk ?? '');
     // Marked open only once the sink took the head: a response that had already started
     // throws here and must never receive event bytes afterwards.
     const ok = this.sink.open(headers, first);
     this.opened = true;
-    const now = performance.now();
-    this.announceOpen(now);
-    if (maxLifetimeMs > 0) this.endsAt = now + maxLifetimeMs + Math.floor(Math.random() * (this.options.lifetimeJitterMs + 1));
-    if (keepAliveMs > 0) {
-      this.lastWriteAt = now;
-      this.arm(keepAliveMs, now);
-    } else if (maxLifetimeMs > 0) {
-      this.arm(Infinity, now);
-    }
+    this.announceOpen(performance.now());
+    // The sink may have reported its close already (a client gone during the head).
+    if (this.closeReason !== undefined) return ok;
+    if (maxLifetimeMs > 0) this.endIn(maxLifetimeMs + Math.floor(Math.random() * (this.options.lifetimeJitterMs + 1)));
+    keepAlive?.add(this);
     return ok;
   }
 
   private announceOpen(now: number): void {
-    this.openedAt = now;
+    this.openedAt = Math.floor(now);
     if (streamOpenChannel.hasSubscribers) {
       streamOpenChannel.publish({
         stream: this,
@@ -627,38 +665,26 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     }
   }
 
-  /**
-   * Sets the stream's one timer to fire after `delayMs`, or at the end of its lifetime when that
-   * comes first: the lifetime needs no timer of its own.
-   */
-  private arm(delayMs: number, now: number): void {
-    const timer = (this.timer = setTimeout(tick, Math.min(delayMs, this.endsAt - now, MAX_TIMER_MS), this));
-    // Node and Bun only: a heartbeat alone must not keep a process alive. Elsewhere timers are
+  /** Ends the stream at its lifetime, `delayMs` from now: in several timers past the longest one. */
+  private endIn(delayMs: number): void {
+    const timer = (this.lifetimeTimer = setTimeout(endLifetime, Math.min(delayMs, MAX_TIMER_MS), this, delayMs - MAX_TIMER_MS));
+    // Node and Bun only: a lifetime alone must not keep a process alive. Elsewhere timers are
     // plain numbers, and nothing needs it.
     (timer as { unref?: () => void }).unref?.();
   }
 
-  /**
-   * Called by the stream's timer, which is shared code: no closure per stream. The timer is set
-   * once per idle period, not moved by every write: when it fires early, it waits out the rest
-   * of the period since the last write. Past the lifetime, the stream ends instead.
-   */
-  tick(): void {
-    const now = performance.now();
-    if (now >= this.endsAt) {
-      this.timer = undefined;
-      // The retry line makes the client come back at once, with its Last-Event-ID.
-      return this[kCloseFor]('lifetime', this.options.lifetimeFarewell);
-    }
-    const keepAliveMs = this.options.keepAliveMs;
-    if (keepAliveMs === 0) return this.arm(Infinity, now);
-    const idleMs = now - this.lastWriteAt;
-    if (idleMs < keepAliveMs) return this.arm(keepAliveMs - idleMs, now);
+  /** Called by the lifetime timer, which is shared code: no closure per stream. */
+  lifetimeEnded(remainingMs: number): void {
+    this.lifetimeTimer = undefined;
+    if (remainingMs > 0) return this.endIn(remainingMs);
+    // The retry line makes the client come back at once, with its Last-Event-ID.
+    this[kCloseFor]('lifetime', this.options.lifetimeFarewell);
+  }
+
+  /** Called by the keep-alive wheel once `keepAliveMs` passed without a write. */
+  heartbeat(): void {
     // Bytes still queued mean the stream is not idle, only slow: no heartbeat on top of them.
-    if (this.sink.bufferedBytes !== 0) {
-      this.lastWriteAt = now;
-      return this.arm(keepAliveMs, now);
-    }
+    if (this.sink.bufferedBytes !== 0) return;
     // Sends that wait for a drain while nothing is buffered wait for a drain that already came
     // and went unheard, which no runtime owes us twice. A stream must never freeze on it.
     if (this.drainWaiters) {
@@ -666,7 +692,6 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
       this.drained();
     }
     void this.write(HEARTBEAT, 0);
-    if (this.closeReason === undefined) this.arm(keepAliveMs, now);
   }
 
   // Made once per stream, and only for a stream that ever meets a full socket.
@@ -688,8 +713,10 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
   private finish(reason: SseCloseReason, release = true, announce = true): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.lifetimeTimer !== undefined) clearTimeout(this.lifetimeTimer);
+    this.lifetimeTimer = undefined;
+    this.options.keepAlive?.remove(this);
+    if (this.admitted) this.options.group?.leave(this);
     const waiters = this.drainWaiters;
     if (waiters) {
       this.drainWaiters = undefined;
@@ -714,14 +741,15 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents> {
     }
     const listeners = this.closeListeners;
     this.closeListeners = undefined;
-    if (listeners) for (const listener of listeners) listener(reason, this);
+    if (typeof listeners === 'function') listeners(reason, this);
+    else if (listeners) for (const listener of listeners) listener(reason, this);
   }
 }
 
 const STOPPED = Symbol('stopped');
 
-function tick(stream: { tick(): void }): void {
-  stream.tick();
+function endLifetime(stream: { lifetimeEnded(remainingMs: number): void }, remainingMs: number): void {
+  stream.lifetimeEnded(remainingMs);
 }
 
 function noop(): void {}
