@@ -143,9 +143,14 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   private readonly resetEvent: string;
   private readonly maxReplayEvents: number;
   private readonly onError: (error: unknown) => void;
-  private readonly subscribers = new Map<SseStream<any>, Subscriber>();
+  /**
+   * Every subscribed stream, with its state; `undefined` for a plain one (live, unfiltered,
+   * nothing held back or covered), which is most of them: an object each would be memory per
+   * connection.
+   */
+  private readonly subscribers = new Map<FormattedTarget, Subscriber | undefined>();
   /** One close listener for every subscriber, rather than a closure each: memory per connection. */
-  private readonly forget = (_reason: unknown, stream: SseStream<any>) => void this.subscribers.delete(stream);
+  private readonly forget = (_reason: unknown, stream: SseStream<any>) => void this.subscribers.delete(stream as FormattedTarget);
   /** Resolves once the backplane delivers; undefined when it delivered from the start. */
   private ready: Promise<void> | undefined;
   /** Where the backplane's delivery started, once it has. */
@@ -205,7 +210,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     if (stream.closed) return noop;
     const target = stream as FormattedTarget;
     if (!target[kAdmit]()) return noop; // its group refused, deferred or is ending it
-    if (this.subscribers.has(stream)) {
+    if (this.subscribers.has(target)) {
       throw new SseError('ERR_SSE_INVALID_OPTION', 'This stream is already subscribed to this channel; it would get every event twice.');
     }
     const lastEventId = options.lastEventId ?? stream.lastEventId;
@@ -214,23 +219,25 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     const turn = lastEventId === undefined ? undefined : target[kReplayTurn]();
     if (turn === false) return noop;
     if (!(turn instanceof Promise)) stream.open();
-    const subscriber: Subscriber = {
-      stream: target,
-      filter: options.filter,
-      // Subscribe first and hold live events, so that none slips between replay and live.
-      pending: lastEventId !== undefined || !this.started ? [] : undefined,
-      coveredThrough: undefined,
-    };
-    this.subscribers.set(stream, subscriber);
+    // Subscribe first and hold live events, so that none slips between replay and live.
+    const pending = lastEventId !== undefined || !this.started ? [] : undefined;
+    const subscriber: Subscriber | undefined =
+      pending || options.filter ? { stream: target, filter: options.filter, pending, coveredThrough: undefined } : undefined;
+    this.subscribers.set(target, subscriber);
     const removeCloseListener = stream.onClose(this.forget);
     // A new client has no id yet: give it the current one (an id-only block, which dispatches
     // nothing), so that a drop before its first event still resumes from here. Before delivery
     // has started, the current one is where it will start: known once it has.
     const mark = lastEventId !== undefined ? undefined : this.started ? this.markId() : START;
-    if (subscriber.pending) void this.catchUp(subscriber, lastEventId, mark, undefined, turn);
-    else if (mark !== undefined && mark !== START) void subscriber.stream[kWriteFormatted](formatEvent({ id: mark }));
+    if (subscriber?.pending) void this.catchUp(subscriber, lastEventId, mark, undefined, turn);
+    else if (mark !== undefined && mark !== START) void target[kWriteFormatted](formatEvent({ id: mark }));
+    // Once only: the stream cannot be subscribed again until this subscription has ended, and
+    // then only this call could remove a later one.
+    let subscribed = true;
     return () => {
-      if (this.subscribers.get(stream) === subscriber) this.subscribers.delete(stream);
+      if (!subscribed) return;
+      subscribed = false;
+      this.subscribers.delete(target);
       removeCloseListener();
     };
   }
@@ -290,11 +297,15 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
   private readonly recoverFromGap = (): void => {
     const after = this.markId();
     const affected: Subscriber[] = [];
-    for (const subscriber of this.subscribers.values()) {
-      if (subscriber.pending || after === undefined) subscriber.stream.close();
-      else {
+    for (const [stream, subscriber] of [...this.subscribers]) {
+      if (subscriber?.pending || after === undefined) stream.close();
+      else if (subscriber) {
         subscriber.pending = [];
         affected.push(subscriber);
+      } else {
+        const held: Subscriber = { stream, filter: undefined, pending: [], coveredThrough: undefined };
+        this.subscribers.set(stream, held);
+        affected.push(held);
       }
     }
     if (affected.length === 0) return;
@@ -308,11 +319,22 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
     this.newest = entry;
     if (this.subscribers.size === 0) return;
     const formatted = this.formattedOf(entry);
-    for (const subscriber of this.subscribers.values()) {
-      if (subscriber.pending) subscriber.pending.push(entry);
-      else if (this.allows(subscriber, entry)) void subscriber.stream[kWriteFormatted](formatted);
-    }
+    // forEach, not for-of over entries: no array per subscriber per event.
+    this.subscribers.forEach((subscriber, stream) => {
+      if (subscriber === undefined) void stream[kWriteFormatted](formatted);
+      else if (subscriber.pending) subscriber.pending.push(entry);
+      else if (this.allows(subscriber, entry)) {
+        void stream[kWriteFormatted](formatted);
+        this.settle(subscriber);
+      }
+    });
   };
+
+  /** A subscriber with nothing left to hold back, cover or filter becomes a plain one. */
+  private settle(subscriber: Subscriber): void {
+    if (subscriber.pending || subscriber.coveredThrough !== undefined || subscriber.filter) return;
+    if (this.subscribers.get(subscriber.stream) === subscriber) this.subscribers.set(subscriber.stream, undefined);
+  }
 
   private formattedOf(entry: BackplaneEntry): string {
     let formatted = this.formatted.get(entry);
@@ -412,6 +434,7 @@ class ChannelImpl<TEvents extends SseEventMap> implements Channel<TEvents> {
         if (!(await this.write(subscriber, pending[i]!))) return;
       }
       subscriber.pending = undefined;
+      this.settle(subscriber);
     } catch (error) {
       this.onError(error);
       stream.close();

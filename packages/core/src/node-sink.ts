@@ -141,8 +141,11 @@ class NodeSink implements SseSink {
       // HTTP/1.1 only: illegal on HTTP/2, where Node throws on it, and on HTTP/1.0 the body
       // ends by closing the connection.
       if (this.req.httpVersionMinor >= 1) headers = { ...headers, connection: 'keep-alive' };
-      res.socket?.setTimeout?.(0);
-      res.socket?.setNoDelay?.(true);
+      const socket: (Socket & { timeout?: number }) | null = res.socket;
+      // Only a socket that has an idle timeout: setTimeout(0) on one that has none (Node's
+      // default) would add a property to it, and 40 bytes to every connection.
+      if (socket?.timeout) socket.setTimeout(0);
+      socket?.setNoDelay?.(true);
     } else {
       res.setTimeout(0);
     }

@@ -355,14 +355,22 @@ type CloseListener<TEvents extends SseEventMap> = (reason: SseCloseReason, strea
 // Memory per stream is what decides how many a process holds: every field here is a word of
 // every connection, and numbers stay small integers, which V8 keeps in the field itself (a
 // fraction, such as performance.now(), would be a heap object of its own).
+/** What few streams need: kept apart, so that the others do not carry a word for each. */
+interface StreamExtras {
+  /** The timer that ends the stream at its lifetime; only with `maxLifetimeMs`. */
+  lifetimeTimer?: ReturnType<typeof setTimeout> | undefined;
+  /** Made on first use of `signal`. */
+  abort?: AbortController;
+  /** The listener for drains, made once a write met a full sink. */
+  onDrain?: () => void;
+}
+
 class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAliveMember {
-  readonly lastEventId: string | undefined;
   closeReason: SseCloseReason | undefined = undefined;
   opened = false;
   /** True once its group let it in: it is a member, and opens without asking again. */
   private admitted = false;
-  /** The timer that ends the stream at its lifetime; only with `maxLifetimeMs`. */
-  private lifetimeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private extras: StreamExtras | undefined = undefined;
   /** When the stream opened (monotonic, whole milliseconds). */
   private openedAt = 0;
   /** Event blocks written, for diagnostics: an increment per event is all it costs. */
@@ -374,16 +382,19 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
   private drainWaiters: Array<(sent: boolean) => void> | undefined = undefined;
   /** One listener in the field itself (a channel's, usually), an array only for more. */
   private closeListeners: CloseListener<TEvents> | Array<CloseListener<TEvents>> | undefined = undefined;
-  private abort: AbortController | undefined = undefined;
 
   constructor(
     private readonly sink: SseSink,
     private readonly options: ResolvedStreamOptions,
     private readonly request: unknown,
   ) {
-    this.lastEventId = readLastEventId(sink.lastEventIdHeader);
     this.closeReason = sink.closedBy;
     if (!this.closeReason) sink.onClose((clientLeft) => this.finish(clientLeft ? 'client' : 'server', false));
+  }
+
+  // Read from the request when asked (once, by a channel), rather than kept in a field.
+  get lastEventId(): string | undefined {
+    return readLastEventId(this.sink.lastEventIdHeader);
   }
 
   get closed(): boolean {
@@ -400,11 +411,12 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
 
   get signal(): AbortSignal {
     // Made on first use: most streams never need one, and it costs memory per connection.
-    if (!this.abort) {
-      this.abort = new AbortController();
-      if (this.closed) this.abort.abort();
+    const extras = (this.extras ??= {});
+    if (!extras.abort) {
+      extras.abort = new AbortController();
+      if (this.closed) extras.abort.abort();
     }
-    return this.abort.signal;
+    return extras.abort.signal;
   }
 
   send(message: SseMessage<TEvents> | SseShorthand<TEvents>): Promise<boolean> {
@@ -667,7 +679,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
 
   /** Ends the stream at its lifetime, `delayMs` from now: in several timers past the longest one. */
   private endIn(delayMs: number): void {
-    const timer = (this.lifetimeTimer = setTimeout(endLifetime, Math.min(delayMs, MAX_TIMER_MS), this, delayMs - MAX_TIMER_MS));
+    const timer = ((this.extras ??= {}).lifetimeTimer = setTimeout(endLifetime, Math.min(delayMs, MAX_TIMER_MS), this, delayMs - MAX_TIMER_MS));
     // Node and Bun only: a lifetime alone must not keep a process alive. Elsewhere timers are
     // plain numbers, and nothing needs it.
     (timer as { unref?: () => void }).unref?.();
@@ -675,7 +687,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
 
   /** Called by the lifetime timer, which is shared code: no closure per stream. */
   lifetimeEnded(remainingMs: number): void {
-    this.lifetimeTimer = undefined;
+    this.extras!.lifetimeTimer = undefined;
     if (remainingMs > 0) return this.endIn(remainingMs);
     // The retry line makes the client come back at once, with its Last-Event-ID.
     this[kCloseFor]('lifetime', this.options.lifetimeFarewell);
@@ -695,9 +707,8 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
   }
 
   // Made once per stream, and only for a stream that ever meets a full socket.
-  private onDrainListener: (() => void) | undefined = undefined;
   private get onDrain(): () => void {
-    return (this.onDrainListener ??= () => this.drained());
+    return ((this.extras ??= {}).onDrain ??= () => this.drained());
   }
 
   private drained(): void {
@@ -713,8 +724,11 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
   private finish(reason: SseCloseReason, release = true, announce = true): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    if (this.lifetimeTimer !== undefined) clearTimeout(this.lifetimeTimer);
-    this.lifetimeTimer = undefined;
+    const extras = this.extras;
+    if (extras?.lifetimeTimer !== undefined) {
+      clearTimeout(extras.lifetimeTimer);
+      extras.lifetimeTimer = undefined;
+    }
     this.options.keepAlive?.remove(this);
     if (this.admitted) this.options.group?.leave(this);
     const waiters = this.drainWaiters;
@@ -729,7 +743,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
       if (reason === 'overflow') this.sink.destroy();
       else this.sink.end();
     }
-    this.abort?.abort();
+    extras?.abort?.abort();
     if (this.opened && announce && streamCloseChannel.hasSubscribers) {
       streamCloseChannel.publish({
         stream: this,
