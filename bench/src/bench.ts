@@ -27,7 +27,8 @@ const LIMIT_MINUTES = { full: 90, quick: 10 };
 async function main(): Promise<void> {
   const ids = SCENARIOS.map((scenario) => scenario.id);
   const optIn = SCENARIOS.filter((scenario) => scenario.optIn).map((scenario) => scenario.id);
-  const options = parseOptions(process.argv.slice(2), ids, optIn);
+  const notInQuick = SCENARIOS.filter((scenario) => scenario.skipInQuick).map((scenario) => scenario.id);
+  const options = parseOptions(process.argv.slice(2), ids, optIn, notInQuick);
   const scenarios = SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.id));
   const limitMinutes = options.quick ? LIMIT_MINUTES.quick : LIMIT_MINUTES.full;
   setTimeout(() => {

@@ -51,8 +51,7 @@ export class DensityClients {
       throw error;
     }
     // 127.0.0.2 onwards; 127.0.0.1 is the servers' own.
-    for (let i = 0; i < processes; i++)
-      addresses.push(Array.from({ length: perProcess }, (_, k) => `127.0.0.${2 + i * perProcess + k}`));
+    for (let i = 0; i < processes; i++) addresses.push(Array.from({ length: perProcess }, (_, k) => `127.0.0.${2 + i * perProcess + k}`));
     return new DensityClients(peers, addresses);
   }
 
@@ -123,8 +122,7 @@ export class DensityClients {
   async totals(published: number): Promise<ReaderTotals> {
     const reports = await Promise.all(this.peers.map((peer) => peer.call<DensityReport>('report', { published }, 60_000)));
     const errors: Record<string, number> = {};
-    for (const report of reports)
-      for (const [error, count] of Object.entries(report.errors)) errors[error] = (errors[error] ?? 0) + count;
+    for (const report of reports) for (const [error, count] of Object.entries(report.errors)) errors[error] = (errors[error] ?? 0) + count;
     const sum = (key: keyof Omit<DensityReport, 'errors'>) => reports.reduce((total, report) => total + report[key], 0);
     const dropped = sum('dropped');
     return {

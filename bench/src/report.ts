@@ -45,16 +45,19 @@ export function renderReport(run: BenchRun, scenarios: readonly Scenario[], elap
   }
 
   for (const scenario of scenarios) {
-    const { header, rows } = renderScenario(results, scenario, options.impls, options.quick);
-    md.push(
-      `## ${scenario.id}. ${scenario.title}`,
-      '',
-      scenario.describe(scaleOf(scenario, options.quick)),
-      '',
-      ...table(header, rows),
-      '',
-    );
-    con.push(`${scenario.id}. ${scenario.title}`, ...plain(header, rows), '');
+    md.push(`## ${scenario.id}. ${scenario.title}`, '', scenario.describe(scaleOf(scenario, options.quick)), '');
+    con.push(`${scenario.id}. ${scenario.title}`);
+    // One table per group of metrics (I's steps), or one for all.
+    for (const [group, metrics] of groupsOf(metricsOf(scenario, options.quick))) {
+      const { header, rows } = renderScenario(results, scenario, options.impls, metrics);
+      if (group !== undefined) {
+        md.push(`### ${group}`, '');
+        con.push(`  ${group}:`);
+      }
+      md.push(...table(header, rows), '');
+      con.push(...plain(header, rows));
+    }
+    con.push('');
   }
 
   const targets = scenarios
@@ -131,7 +134,9 @@ function machineSection(run: BenchRun, elapsedSeconds: number): string[] {
 /** The headline: every metric that a scenario puts there, for every server but those dedicated to H and J. */
 function renderHeadline(run: BenchRun, scenarios: readonly Scenario[]): Table | undefined {
   const columns = scenarios.flatMap((scenario) =>
-    metricsOf(scenario, run.options.quick).filter((metric) => metric.headline).map((metric) => ({ scenario, metric })),
+    metricsOf(scenario, run.options.quick)
+      .filter((metric) => metric.headline)
+      .map((metric) => ({ scenario, metric })),
   );
   if (!columns.length) return undefined;
   const header = ['', ...columns.map(({ scenario, metric }) => `${scenario.id}: ${metric.headline}`)];
@@ -151,15 +156,18 @@ function renderHeadline(run: BenchRun, scenarios: readonly Scenario[]): Table | 
 }
 
 /** A scenario's table: each metric's median [min–max], and its ratio to the baseline where it has one. */
-function renderScenario(results: Results, scenario: Scenario, impls: readonly Implementation[], quick: boolean): Table {
-  const metrics = metricsOf(scenario, quick);
+/** `metrics` by their `group`, in order; those without one together. */
+function groupsOf(metrics: readonly MetricSpec[]): Map<string | undefined, MetricSpec[]> {
+  const groups = new Map<string | undefined, MetricSpec[]>();
+  for (const metric of metrics) groups.set(metric.group, [...(groups.get(metric.group) ?? []), metric]);
+  return groups;
+}
+
+function renderScenario(results: Results, scenario: Scenario, impls: readonly Implementation[], metrics: readonly MetricSpec[]): Table {
   const ratioHeading = `× ${scenario.baseline?.name ?? 'raw'}`;
   const header = [
     '',
-    ...metrics.flatMap((metric) => [
-      `${metric.label}${metric.unit ? ` (${metric.unit})` : ''}`,
-      ...(metric.ratio ? [ratioHeading] : []),
-    ]),
+    ...metrics.flatMap((metric) => [`${metric.label}${metric.unit ? ` (${metric.unit})` : ''}`, ...(metric.ratio ? [ratioHeading] : [])]),
   ];
   const rows = impls
     .filter((impl) => scenario.applies(impl) || scenario.notRun?.listed(impl))

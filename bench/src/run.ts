@@ -62,7 +62,8 @@ export class BenchRun {
       const metrics = await scenario.run(this.scenarioRun(impl, scaleOf(scenario, options.quick), profileFile));
       this.results.add(scenario, impl, metrics);
       const shown = metricsOf(scenario, options.quick).map(
-        (metric) => `${metric.label} ${format(metrics[metric.key], metric.digits)}${metric.unit ? ' ' + metric.unit : ''}`,
+        (metric) =>
+          `${metric.label}${metric.group ? ` @${metric.group}` : ''} ${format(metrics[metric.key], metric.digits)}${metric.unit ? ' ' + metric.unit : ''}`,
       );
       console.log(`${label}: ${shown.join(', ')} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     } catch (error) {

@@ -25,6 +25,8 @@ export interface MetricSpec {
   readonly ratio?: boolean;
   /** Its column heading in the headline table, when it has one there. */
   readonly headline?: string;
+  /** The table it shows in, when its scenario has several (I: one per step). */
+  readonly group?: string;
 }
 
 /** One target, as the issue states it, and how far it was met. */
@@ -71,6 +73,8 @@ export interface Scenario<TScale extends Scale = Scale> {
   metricsAt?(scale: TScale): readonly MetricSpec[];
   /** Whether it runs only when `--scenarios` names it: never in the default run nor in `--quick`. @default false */
   readonly optIn?: boolean;
+  /** Whether `--quick` leaves it out unless `--scenarios` names it (I: its fixed costs would slow the smoke test by a quarter). @default false */
+  readonly skipInQuick?: boolean;
   applies(impl: Implementation): boolean;
   /** What its ratios divide by, and how its tables name that. @default raw node:http, 'raw' */
   readonly baseline?: { readonly impl: Implementation; readonly name: string };

@@ -3,7 +3,16 @@ import http from 'node:http';
 import * as core from '@ssekit/core';
 import * as node from '@ssekit/core/node';
 import type { SseStream } from '@ssekit/core';
-import { channelServer, closeServer, keepAliveOption, listen, notFound, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import {
+  channelServer,
+  closeServer,
+  keepAliveOption,
+  listen,
+  notFound,
+  SHUTDOWN_OPTIONS,
+  type BenchServer,
+  type Payloads,
+} from './common.js';
 
 /** What the server takes from core: this build's, or an earlier one's (ssekit-node-baseline). */
 export interface CoreBuild {

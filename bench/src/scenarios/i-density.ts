@@ -35,16 +35,25 @@ export const quietWindowMs = (keepAliveMs: number): number => 2 * keepAliveMs;
 const stepsOf = (s: DensityScale): number[] => [s.step1, s.step2, s.step3];
 
 function stepMetrics(n: number, windowMs: number): MetricSpec[] {
+  const group = `${n} streams`;
+  const at = (key: string, label: string, unit: string, digits: number, ratio = false): MetricSpec => ({
+    key: `${key}@${n}`,
+    label,
+    unit,
+    digits,
+    ratio,
+    group,
+  });
   return [
-    { key: `rss@${n}`, label: `RSS per stream @${n}`, unit: 'KB', digits: 2, ratio: true },
-    { key: `heap@${n}`, label: `heap per stream @${n}`, unit: 'KB', digits: 2, ratio: true },
-    { key: `connect@${n}`, label: `time to connect all @${n}`, unit: 's', digits: 2 },
-    { key: `idleCpu@${n}`, label: `server CPU over ${windowMs} ms quiet @${n}`, unit: 'ms', digits: 1 },
-    { key: `heartbeatRound@${n}`, label: `CPU of one heartbeat round @${n}`, unit: 'ms', digits: 2 },
-    { key: `publishCpu@${n}`, label: `CPU of one publish to all @${n}`, unit: 'ms', digits: 2 },
-    { key: `p50@${n}`, label: `fan-out p50 @${n}`, unit: 'ms', digits: 1, ratio: true },
-    { key: `p99@${n}`, label: `fan-out p99 @${n}`, unit: 'ms', digits: 1, ratio: true },
-    { key: `last@${n}`, label: `last client had it @${n}`, unit: 'ms', digits: 1, ratio: true },
+    at('rss', 'RSS per stream', 'KB', 2, true),
+    at('heap', 'heap per stream', 'KB', 2, true),
+    at('connect', 'time to connect all', 's', 2),
+    at('idleCpu', `server CPU over ${windowMs} ms quiet`, 'ms', 1),
+    at('heartbeatRound', 'CPU of one heartbeat round', 'ms', 2),
+    at('publishCpu', 'CPU of one publish to all', 'ms', 2),
+    at('p50', 'fan-out p50', 'ms', 1, true),
+    at('p99', 'fan-out p99', 'ms', 1, true),
+    at('last', 'last client had it', 'ms', 1, true),
   ];
 }
 
@@ -81,6 +90,7 @@ export const density = defineScenario<DensityScale>({
   },
   describe: (s) =>
     `${stepsOf(s).join(', ')} concurrent idle streams on one server process, subscribed to one channel (raw node:http: one set of responses), opened in steps in the same process, from ${s.clientProcesses} lean client processes (\`net.connect\`, a hand-written request, a byte-level parser) on loopback source addresses of their own, at most 250 connecting at a time per process. The ssekit servers send heartbeats every ${s.keepAliveMs} ms (\`keepAliveMs\`); raw node:http sends none. At each step: RSS and heap used after forced GCs, less the figures before the first stream, per stream; the time to connect everyone (the steps so far together); the server's CPU over a quiet window of ${quietWindowMs(s.keepAliveMs)} ms, and from it the CPU of one heartbeat round (that CPU / heartbeats the clients received in the window × streams); then ${FAN_OUT_EVENTS} events of ${EVENT_BYTES} bytes, each published once the previous reached every client (and ${FAN_OUT_PAUSE_MS} ms more): the CPU of one publish (from just before it until it resolved and one more turn ran, median), the p50 and p99 of every delivery latency, and the median time until the last client had an event.`,
+  skipInQuick: true,
   metrics: [],
   metricsAt: (s) => stepsOf(s).flatMap((n) => stepMetrics(n, quietWindowMs(s.keepAliveMs))),
   applies: (impl) => SERVERS.includes(impl),

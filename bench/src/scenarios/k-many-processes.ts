@@ -45,7 +45,8 @@ export const manyProcesses = defineScenario<FleetScale>({
   applies: (impl) => impl === 'ssekit-redis',
   run: ({ withServers, scale, serial, check }) => {
     const total = scale.serverProcesses * scale.streamsPerServer;
-    if (total / scale.clientProcesses > MAX_PER_PROCESS) throw new Error(`K: ${total} streams need more than ${scale.clientProcesses} client processes`);
+    if (total / scale.clientProcesses > MAX_PER_PROCESS)
+      throw new Error(`K: ${total} streams need more than ${scale.clientProcesses} client processes`);
     const env = { BENCH_BACKPLANE_NAMESPACE: `ssekit_bench_${process.pid}_${serial}`, BENCH_KEEP_ALIVE_MS: String(scale.keepAliveMs) };
     return withServers(scale.serverProcesses, env, (servers) =>
       DensityClients.with(scale.clientProcesses, total, async (clients) => {
@@ -54,13 +55,18 @@ export const manyProcesses = defineScenario<FleetScale>({
         const before = await memory();
         const connectMs = await clients.open(servers.map(portOf), total, 1);
         for (const server of servers)
-          await server.until(`${scale.streamsPerServer} streams on each server`, (stats) => stats.streams === scale.streamsPerServer, 60_000);
+          await server.until(
+            `${scale.streamsPerServer} streams on each server`,
+            (stats) => stats.streams === scale.streamsPerServer,
+            60_000,
+          );
         const after = await memory();
         const fan = await fanOut(servers[0]!, clients, 1, FAN_OUT_EVENTS);
         // Every stream still held after the fan-out.
         for (const server of servers) {
           const { streams } = await server.stats();
-          if (streams !== scale.streamsPerServer) throw new RunFailure(`a server holds ${streams} of its ${scale.streamsPerServer} streams`);
+          if (streams !== scale.streamsPerServer)
+            throw new RunFailure(`a server holds ${streams} of its ${scale.streamsPerServer} streams`);
         }
         const totals = await clients.totals(FAN_OUT_EVENTS);
         check(totals);
@@ -80,7 +86,12 @@ export const manyProcesses = defineScenario<FleetScale>({
   targets(results) {
     const total = results.median('ssekit-redis', 'rssTotal');
     return [
-      target(`K: one event to every stream, p99 < ${TARGET_P99_MS / 1000} s`, results.median('ssekit-redis', 'p99'), (ms) => `${ms.toFixed(0)} ms`, (ms) => ms < TARGET_P99_MS),
+      target(
+        `K: one event to every stream, p99 < ${TARGET_P99_MS / 1000} s`,
+        results.median('ssekit-redis', 'p99'),
+        (ms) => `${ms.toFixed(0)} ms`,
+        (ms) => ms < TARGET_P99_MS,
+      ),
       target(
         'K: the servers’ RSS together < 2 GiB',
         total,
