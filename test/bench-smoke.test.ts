@@ -16,7 +16,8 @@ const TIMEOUT_MS = 300_000;
 /**
  * Each server, and how many runs it has in quick mode: every scenario that applies to it (A, A2,
  * B to F for all of them; G on ssekit only; H on ssekit on node:http, the in-memory baseline;
- * H and J on the Redis backplane; J on its admission variant).
+ * H and J on the Redis backplane; J on its admission variant). Quick mode leaves out I (density:
+ * `--quick --scenarios I` runs it) and K (opt-in).
  */
 const IMPLEMENTATIONS: Record<string, number> = {
   'raw node:http': 7,

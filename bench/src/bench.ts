@@ -26,7 +26,9 @@ const LIMIT_MINUTES = { full: 90, quick: 10 };
 
 async function main(): Promise<void> {
   const ids = SCENARIOS.map((scenario) => scenario.id);
-  const options = parseOptions(process.argv.slice(2), ids);
+  const optIn = SCENARIOS.filter((scenario) => scenario.optIn).map((scenario) => scenario.id);
+  const notInQuick = SCENARIOS.filter((scenario) => scenario.skipInQuick).map((scenario) => scenario.id);
+  const options = parseOptions(process.argv.slice(2), ids, optIn, notInQuick);
   const scenarios = SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.id));
   const limitMinutes = options.quick ? LIMIT_MINUTES.quick : LIMIT_MINUTES.full;
   setTimeout(() => {

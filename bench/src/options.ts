@@ -28,7 +28,12 @@ const KNOWN = ['--quick', '--reps', '--scenarios', '--impls', '--node', '--cpu-p
 const WITH_VALUE = ['--reps', '--scenarios', '--impls', '--node', '--out'];
 
 /** Parses the options; exits with a message and code 2 on any it does not know. */
-export function parseOptions(argv: readonly string[], scenarioIds: readonly string[]): BenchOptions {
+export function parseOptions(
+  argv: readonly string[],
+  scenarioIds: readonly string[],
+  optInIds: readonly string[] = [],
+  notInQuickIds: readonly string[] = [],
+): BenchOptions {
   // pnpm passes on a `--` before the script's own arguments.
   const args = argv.filter((arg) => arg !== '--');
   const value = (name: string): string | undefined => {
@@ -47,7 +52,9 @@ export function parseOptions(argv: readonly string[], scenarioIds: readonly stri
   const quick = args.includes('--quick');
   const reps = Number(value('--reps') ?? (quick ? 1 : 3));
   if (!Number.isInteger(reps) || reps < 1 || reps > 20) usageError('--reps takes an integer from 1 to 20');
-  const scenarios = (value('--scenarios') ?? scenarioIds.join(',')).toUpperCase().split(',');
+  // The opt-in scenarios (K) run only when named; those too slow for the smoke test (I), in quick mode only when named.
+  const left = (id: string) => optInIds.includes(id) || (quick && notInQuickIds.includes(id));
+  const scenarios = (value('--scenarios') ?? scenarioIds.filter((id) => !left(id)).join(',')).toUpperCase().split(',');
   for (const id of scenarios) if (!scenarioIds.includes(id)) usageError(`unknown scenario ${id}; known: ${scenarioIds.join(', ')}`);
   const defaultImpls = IMPLEMENTATIONS.filter((impl) => !OPT_IN.includes(impl) && (!quick || impl === 'raw' || impl.startsWith('ssekit-')));
   const impls = value('--impls')?.split(',') ?? [...defaultImpls];

@@ -11,7 +11,7 @@ import { BENCH_DIR } from './bench-dir.js';
 import { OTHER_NODES_END, OTHER_NODES_START } from './result-files.js';
 import { baselineOf, type Results } from './results.js';
 import type { BenchRun } from './run.js';
-import { scaleOf, target, type MetricSpec, type Scenario, type Target } from './scenario.js';
+import { metricsOf, scaleOf, target, type MetricSpec, type Scenario, type Target } from './scenario.js';
 import { LABELS, DEDICATED, type Implementation } from './servers.js';
 import type { Summary } from './stats.js';
 import { format, plain, table } from './tables.js';
@@ -45,16 +45,19 @@ export function renderReport(run: BenchRun, scenarios: readonly Scenario[], elap
   }
 
   for (const scenario of scenarios) {
-    const { header, rows } = renderScenario(results, scenario, options.impls);
-    md.push(
-      `## ${scenario.id}. ${scenario.title}`,
-      '',
-      scenario.describe(scaleOf(scenario, options.quick)),
-      '',
-      ...table(header, rows),
-      '',
-    );
-    con.push(`${scenario.id}. ${scenario.title}`, ...plain(header, rows), '');
+    md.push(`## ${scenario.id}. ${scenario.title}`, '', scenario.describe(scaleOf(scenario, options.quick)), '');
+    con.push(`${scenario.id}. ${scenario.title}`);
+    // One table per group of metrics (I's steps), or one for all.
+    for (const [group, metrics] of groupsOf(metricsOf(scenario, options.quick))) {
+      const { header, rows } = renderScenario(results, scenario, options.impls, metrics);
+      if (group !== undefined) {
+        md.push(`### ${group}`, '');
+        con.push(`  ${group}:`);
+      }
+      md.push(...table(header, rows), '');
+      con.push(...plain(header, rows));
+    }
+    con.push('');
   }
 
   const targets = scenarios
@@ -131,7 +134,9 @@ function machineSection(run: BenchRun, elapsedSeconds: number): string[] {
 /** The headline: every metric that a scenario puts there, for every server but those dedicated to H and J. */
 function renderHeadline(run: BenchRun, scenarios: readonly Scenario[]): Table | undefined {
   const columns = scenarios.flatMap((scenario) =>
-    scenario.metrics.filter((metric) => metric.headline).map((metric) => ({ scenario, metric })),
+    metricsOf(scenario, run.options.quick)
+      .filter((metric) => metric.headline)
+      .map((metric) => ({ scenario, metric })),
   );
   if (!columns.length) return undefined;
   const header = ['', ...columns.map(({ scenario, metric }) => `${scenario.id}: ${metric.headline}`)];
@@ -151,18 +156,22 @@ function renderHeadline(run: BenchRun, scenarios: readonly Scenario[]): Table | 
 }
 
 /** A scenario's table: each metric's median [min–max], and its ratio to the baseline where it has one. */
-function renderScenario(results: Results, scenario: Scenario, impls: readonly Implementation[]): Table {
+/** `metrics` by their `group`, in order; those without one together. */
+function groupsOf(metrics: readonly MetricSpec[]): Map<string | undefined, MetricSpec[]> {
+  const groups = new Map<string | undefined, MetricSpec[]>();
+  for (const metric of metrics) groups.set(metric.group, [...(groups.get(metric.group) ?? []), metric]);
+  return groups;
+}
+
+function renderScenario(results: Results, scenario: Scenario, impls: readonly Implementation[], metrics: readonly MetricSpec[]): Table {
   const ratioHeading = `× ${scenario.baseline?.name ?? 'raw'}`;
   const header = [
     '',
-    ...scenario.metrics.flatMap((metric) => [
-      `${metric.label}${metric.unit ? ` (${metric.unit})` : ''}`,
-      ...(metric.ratio ? [ratioHeading] : []),
-    ]),
+    ...metrics.flatMap((metric) => [`${metric.label}${metric.unit ? ` (${metric.unit})` : ''}`, ...(metric.ratio ? [ratioHeading] : [])]),
   ];
   const rows = impls
     .filter((impl) => scenario.applies(impl) || scenario.notRun?.listed(impl))
-    .map((impl) => [LABELS[impl], ...scenario.metrics.flatMap((metric) => metricCells(results, scenario, impl, metric))]);
+    .map((impl) => [LABELS[impl], ...metrics.flatMap((metric) => metricCells(results, scenario, impl, metric))]);
   return { header, rows };
 }
 

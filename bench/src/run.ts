@@ -10,7 +10,7 @@ import { LoadClients, type ReaderTotals } from './load-clients.js';
 import type { BenchOptions } from './options.js';
 import { Results } from './results.js';
 import { RunFailure } from './run-failure.js';
-import { scaleOf, type Scale, type Scenario, type ScenarioRun } from './scenario.js';
+import { metricsOf, scaleOf, type Scale, type Scenario, type ScenarioRun } from './scenario.js';
 import { withServerFleet, withServerProcesses, type ServerProcess, type StartServer } from './server-process.js';
 import { LABELS, PEERS, type Implementation } from './servers.js';
 import { format } from './tables.js';
@@ -61,8 +61,9 @@ export class BenchRun {
     try {
       const metrics = await scenario.run(this.scenarioRun(impl, scaleOf(scenario, options.quick), profileFile));
       this.results.add(scenario, impl, metrics);
-      const shown = scenario.metrics.map(
-        (metric) => `${metric.label} ${format(metrics[metric.key], metric.digits)}${metric.unit ? ' ' + metric.unit : ''}`,
+      const shown = metricsOf(scenario, options.quick).map(
+        (metric) =>
+          `${metric.label}${metric.group ? ` @${metric.group}` : ''} ${format(metrics[metric.key], metric.digits)}${metric.unit ? ' ' + metric.unit : ''}`,
       );
       console.log(`${label}: ${shown.join(', ')} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     } catch (error) {

@@ -25,6 +25,8 @@ export interface MetricSpec {
   readonly ratio?: boolean;
   /** Its column heading in the headline table, when it has one there. */
   readonly headline?: string;
+  /** The table it shows in, when its scenario has several (I: one per step). */
+  readonly group?: string;
 }
 
 /** One target, as the issue states it, and how far it was met. */
@@ -67,6 +69,12 @@ export interface Scenario<TScale extends Scale = Scale> {
   /** What it runs and measures, for RESULTS.md. */
   describe(scale: TScale): string;
   readonly metrics: readonly MetricSpec[];
+  /** Its metrics when they depend on its sizes (one set per step: I and K); `metrics` otherwise. */
+  metricsAt?(scale: TScale): readonly MetricSpec[];
+  /** Whether it runs only when `--scenarios` names it: never in the default run nor in `--quick`. @default false */
+  readonly optIn?: boolean;
+  /** Whether `--quick` leaves it out unless `--scenarios` names it (I: its fixed costs would slow the smoke test by a quarter). @default false */
+  readonly skipInQuick?: boolean;
   applies(impl: Implementation): boolean;
   /** What its ratios divide by, and how its tables name that. @default raw node:http, 'raw' */
   readonly baseline?: { readonly impl: Implementation; readonly name: string };
@@ -85,6 +93,11 @@ export function defineScenario<TScale extends Scale>(scenario: Scenario<TScale>)
 /** The sizes `scenario` runs at, in quick mode or in a full run. */
 export function scaleOf(scenario: Scenario, quick: boolean): Scale {
   return scenario.scale?.[quick ? 'quick' : 'full'] ?? {};
+}
+
+/** The metrics `scenario` reports at the sizes it runs at. */
+export function metricsOf(scenario: Scenario, quick: boolean): readonly MetricSpec[] {
+  return scenario.metricsAt?.(scaleOf(scenario, quick)) ?? scenario.metrics;
 }
 
 /** Every server on its own: all but the servers dedicated to H and J. */

@@ -55,6 +55,16 @@ export interface ServerPressure {
   readonly cpuMs: number;
 }
 
+/**
+ * What the `publish-one` command answers (scenarios I and K): the event's send time (µs), and
+ * the server's CPU from just before the publish until its writes went out (the publish resolved,
+ * then one more turn, so that a write coalesced to the end of the turn ran).
+ */
+export interface PublishedOne {
+  readonly t: number;
+  readonly cpuMicros: number;
+}
+
 /** The resolution of the event-loop delay histogram that `BENCH_LOOP_DELAY=1` turns on. */
 const LOOP_DELAY_RESOLUTION_MS = 10;
 
@@ -175,6 +185,20 @@ serve(async (request) => {
         }
       }
       return { t0, t1: nowMicros(), published: seq } satisfies Published;
+    }
+    case 'publish-one': {
+      // Scenarios I and K: one event, timed alone, once the previous reached every client.
+      const data = makeData(request.seq as number, request.bytes as number);
+      const mark = process.cpuUsage();
+      await server.publish(data);
+      await nextTurn();
+      return { t: data.t, cpuMicros: cpuMicrosSince(mark) } satisfies PublishedOne;
+    }
+    case 'idle-cpu': {
+      // Scenario I: CPU over a quiet window, where a server spends it on heartbeats alone.
+      const mark = process.cpuUsage();
+      await sleep(request.ms as number);
+      return { cpuMicros: cpuMicrosSince(mark) };
     }
     case 'burst':
       // Scenario J: events that pile up while its server is down, for every client to replay.

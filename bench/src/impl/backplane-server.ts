@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { createChannel, createStreamGroup, type Backplane, type SseStreamGroup } from '@ssekit/core';
 import { createSseStream } from '@ssekit/core/node';
-import { listen, notFound, type BenchServer, type Payloads } from './common.js';
+import { keepAliveOption, listen, notFound, type BenchServer, type Payloads } from './common.js';
 
 /** `BENCH_BACKPLANE_NAMESPACE`, which scenario H sets for both instances of a run. */
 export function backplaneNamespace(impl: string): string {
@@ -28,8 +28,9 @@ export async function serveBackplaneChannel(
   group: SseStreamGroup = createStreamGroup(),
 ): Promise<BenchServer> {
   const channel = createChannel<Payloads>({ backplane });
+  const options = { group, ...keepAliveOption() };
   const server = http.createServer((req, res) => {
-    if (req.url === '/events') channel.subscribe(createSseStream(req, res, { group }));
+    if (req.url === '/events') channel.subscribe(createSseStream(req, res, options));
     else notFound(res);
   });
   return {

@@ -31,6 +31,19 @@ export const SHUTDOWN_OPTIONS = {
   jitterMs: 1000,
 } as const;
 
+/**
+ * The ssekit servers' heartbeat period: `BENCH_KEEP_ALIVE_MS` when set (scenarios I and K set it
+ * short, so that a heartbeat round fits in a run), else the library's default. Spread into the
+ * options of `createSseStream`, `sse()` and the Fastify plugin.
+ */
+export function keepAliveOption(): { keepAliveMs?: number } {
+  const value = process.env.BENCH_KEEP_ALIVE_MS;
+  if (value === undefined || value === '') return {};
+  const keepAliveMs = Number(value);
+  if (!Number.isInteger(keepAliveMs) || keepAliveMs < 0) throw new Error(`BENCH_KEEP_ALIVE_MS must be an integer ≥ 0, not ${value}`);
+  return { keepAliveMs };
+}
+
 /** The baseline's headers: those of an SSE library. */
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',

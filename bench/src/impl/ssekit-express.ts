@@ -2,11 +2,11 @@
 import http from 'node:http';
 import express from 'express';
 import { createChannel, sse, type SseStream } from '@ssekit/express';
-import { channelServer, closeServer, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import { channelServer, closeServer, keepAliveOption, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {
   const channel = createChannel<Payloads>();
-  const events = sse();
+  const events = sse(keepAliveOption());
   let single: SseStream<Payloads> | undefined;
   const app = express();
   app.get('/events', events, (_req, res) => {

@@ -2,13 +2,13 @@
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import ssePlugin, { createChannel, type SseStream } from '@ssekit/fastify';
-import { channelServer, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import { channelServer, keepAliveOption, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {
   const channel = createChannel<Payloads>();
   let single: SseStream<Payloads> | undefined;
   const app = Fastify();
-  await app.register(ssePlugin, { shutdown: SHUTDOWN_OPTIONS });
+  await app.register(ssePlugin, { shutdown: SHUTDOWN_OPTIONS, ...keepAliveOption() });
   app.get('/events', (_request, reply) => {
     channel.subscribe(reply.sse);
   });

@@ -2,11 +2,11 @@
 import http from 'node:http';
 import Koa from 'koa';
 import { createChannel, sse, type SseStream } from '@ssekit/koa';
-import { channelServer, closeServer, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import { channelServer, closeServer, keepAliveOption, listen, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
 
 export async function start(): Promise<BenchServer> {
   const channel = createChannel<Payloads>();
-  const events = sse();
+  const events = sse(keepAliveOption());
   let single: SseStream<Payloads> | undefined;
   const app = new Koa();
   app.use(events);

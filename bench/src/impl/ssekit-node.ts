@@ -3,7 +3,16 @@ import http from 'node:http';
 import * as core from '@ssekit/core';
 import * as node from '@ssekit/core/node';
 import type { SseStream } from '@ssekit/core';
-import { channelServer, closeServer, listen, notFound, SHUTDOWN_OPTIONS, type BenchServer, type Payloads } from './common.js';
+import {
+  channelServer,
+  closeServer,
+  keepAliveOption,
+  listen,
+  notFound,
+  SHUTDOWN_OPTIONS,
+  type BenchServer,
+  type Payloads,
+} from './common.js';
 
 /** What the server takes from core: this build's, or an earlier one's (ssekit-node-baseline). */
 export interface CoreBuild {
@@ -16,10 +25,11 @@ export async function serveOn({ createChannel, createStreamGroup, createSseStrea
   const channel = createChannel<Payloads>();
   const group = createStreamGroup();
   let single: SseStream<Payloads> | undefined;
+  const options = { group, ...keepAliveOption() };
   const server = http.createServer((req, res) => {
-    if (req.url === '/events') channel.subscribe(createSseStream(req, res, { group }));
+    if (req.url === '/events') channel.subscribe(createSseStream(req, res, options));
     else if (req.url === '/single') {
-      single = createSseStream<Payloads>(req, res, { group });
+      single = createSseStream<Payloads>(req, res, options);
       single.open();
     } else notFound(res);
   });

@@ -12,7 +12,9 @@ import { slowClients } from './e-slow-clients.js';
 import { churn } from './f-churn.js';
 import { shutdown } from './g-shutdown.js';
 import { backplaneFanOut } from './h-backplane-fan-out.js';
+import { density } from './i-density.js';
 import { reconnectStorm } from './j-reconnect-storm.js';
+import { manyProcesses } from './k-many-processes.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   fanOutBurst,
@@ -24,5 +26,7 @@ export const SCENARIOS: readonly Scenario[] = [
   churn,
   shutdown,
   backplaneFanOut,
+  density,
   reconnectStorm,
+  manyProcesses,
 ];
