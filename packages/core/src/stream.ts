@@ -679,7 +679,12 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
 
   /** Ends the stream at its lifetime, `delayMs` from now: in several timers past the longest one. */
   private endIn(delayMs: number): void {
-    const timer = ((this.extras ??= {}).lifetimeTimer = setTimeout(endLifetime, Math.min(delayMs, MAX_TIMER_MS), this, delayMs - MAX_TIMER_MS));
+    const timer = ((this.extras ??= {}).lifetimeTimer = setTimeout(
+      endLifetime,
+      Math.min(delayMs, MAX_TIMER_MS),
+      this,
+      delayMs - MAX_TIMER_MS,
+    ));
     // Node and Bun only: a lifetime alone must not keep a process alive. Elsewhere timers are
     // plain numbers, and nothing needs it.
     (timer as { unref?: () => void }).unref?.();
