@@ -183,3 +183,6 @@ function serializeData(data: unknown, serialize: ((data: unknown) => string) | u
   }
   return text;
 }
+
+/** The comment a stream sends to keep an idle connection alive. */
+export const HEARTBEAT = ': ping\n';

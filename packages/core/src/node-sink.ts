@@ -3,6 +3,10 @@ import type { Socket } from 'node:net';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { SseError } from './errors.js';
 import type { SseSink } from './sink.js';
+import { HEARTBEAT } from './format.js';
+
+const HEARTBEAT_BYTES = Buffer.byteLength(HEARTBEAT);
+const HEARTBEAT_FRAME = Buffer.from(HEARTBEAT_BYTES.toString(16) + '\r\n' + HEARTBEAT + '\r\n');
 
 /** A request from `node:http`, or from `node:http2` in compatibility mode. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -214,7 +218,12 @@ class NodeSink implements SseSink {
   write(chunk: string): boolean {
     const socket = this.socket;
     let ok: boolean;
-    if (socket) {
+    if (socket && chunk === HEARTBEAT && this.pendingBytes === 0 && !this.corked) {
+      // A heartbeat round writes the same comment to thousands of idle sockets in one tick:
+      // each goes straight out, framed once for all, with no end-of-turn pass.
+      this.bytesWritten += HEARTBEAT_BYTES;
+      ok = socket.destroyed ? false : socket.write(HEARTBEAT_FRAME);
+    } else if (socket) {
       // Directly: the turn's events become one HTTP chunk, framed as Node frames one, written
       // in one call. Node 24's own res.write merges a corked turn's writes the same way.
       if (this.pendingBytes === 0 && !this.corked) flushAtEndOfTurn(this);

@@ -4,6 +4,7 @@ import {
   formatComment,
   formatEvent,
   formatRetry,
+  HEARTBEAT,
   type FormatOptions,
   type SseDefaultData,
   type SseEventMap,
@@ -189,7 +190,6 @@ const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 const DEFAULT_LIFETIME_RETRY_MS = 1000;
 /** The longest delay a timer takes (Node, browsers): a longer wait is made of several. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const HEARTBEAT = ': ping\n';
 
 // Settled promises are immutable, so every unblocked send can share one. Core modules compare
 // against SENT to learn, without awaiting, that a write did not block.
