@@ -3,8 +3,8 @@
  * wheel. A Node timer per stream costs some 200 bytes of heap (the Timeout, its boxed times, its
  * argument list), and a round of heartbeats over 19,000 streams costs 19,000 timer callbacks,
  * each with its own write and its own flush. Here the streams due in a tick get their
- * heartbeats in one pass, which the Node sink sends out together at the end of the turn, as it
- * does a publish.
+ * heartbeats in one pass (in passes of 1000, with a turn of the event loop between them), each a
+ * write of one constant, pre-framed chunk.
  *
  * The contract: a heartbeat goes out between `keepAliveMs` and 1.2 × `keepAliveMs` after a
  * stream's last write (6 × `periodMs`, whole milliseconds, at most: 1.2 × keepAliveMs + 6 ms),
@@ -28,6 +28,13 @@ export interface KeepAliveMember {
 }
 
 const PROCESSING = -2;
+/**
+ * Heartbeats written in one pass before the walk yields a turn: some 10 ms of writes. Streams
+ * opened together are due together, and 19,000 heartbeats at once would hold the event loop for
+ * 200 ms: connections waiting in the accept queue, past its length, would lose their SYN and
+ * come back on TCP's schedule, a second or more later.
+ */
+const HEARTBEATS_PER_PASS = 1000;
 
 export class KeepAliveWheel {
   /** Ticks so far: the clock that writes read. */
@@ -91,18 +98,33 @@ export class KeepAliveWheel {
     // Walked apart from the buckets, so that members placed during the walk land in a fresh one.
     this.buckets[index] = [];
     for (const member of bucket) member.wheelSlot = PROCESSING;
-    for (const member of bucket) {
+    this.walk(bucket, 0);
+  }
+
+  /** Walks `bucket` from `start`, yielding a turn after every {@link HEARTBEATS_PER_PASS} heartbeats. */
+  walk(bucket: KeepAliveMember[], start: number): void {
+    // The tick now, which a walk resumed after a yield may find past the one it started in.
+    const tick = this.tick;
+    let heartbeats = 0;
+    for (let i = start; i < bucket.length; i++) {
+      const member = bucket[i]!;
       if (member.wheelSlot !== PROCESSING) continue; // it left during the walk
       const due = member.lastWriteTick + this.dueTicks;
-      if (due <= tick) {
-        member.heartbeat();
-        // A heartbeat that closed the stream took it out of the wheel.
-        if (member.wheelSlot !== PROCESSING) continue;
-        member.lastWriteTick = tick;
-        this.place(member, tick + this.dueTicks);
-      } else {
+      if (due > tick) {
         this.place(member, due);
+        continue;
       }
+      if (heartbeats === HEARTBEATS_PER_PASS) {
+        // A timer, not setImmediate: core runs where there is none.
+        setTimeout(walkOn, 0, this, bucket, i);
+        return;
+      }
+      heartbeats++;
+      member.heartbeat();
+      // A heartbeat that closed the stream took it out of the wheel.
+      if (member.wheelSlot !== PROCESSING) continue;
+      member.lastWriteTick = tick;
+      this.place(member, tick + this.dueTicks);
     }
   }
 
@@ -116,6 +138,10 @@ export class KeepAliveWheel {
 
 function advance(wheel: KeepAliveWheel): void {
   wheel.advance();
+}
+
+function walkOn(wheel: KeepAliveWheel, bucket: KeepAliveMember[], start: number): void {
+  wheel.walk(bucket, start);
 }
 
 const wheels = new Map<number, KeepAliveWheel>();

@@ -86,6 +86,34 @@ test('a thousand streams with one keepAliveMs share one timer, and their heartbe
   for (const { stream } of streams) stream.close();
 });
 
+test('a round larger than one pass yields the event loop between passes of 1000 heartbeats, and every stream still gets its heartbeat in time', () => {
+  const keepAliveMs = uniqueKeepAliveMs();
+  const streams = Array.from({ length: 2500 }, () => open(keepAliveMs));
+  const yields = jest.spyOn(global, 'setTimeout');
+  let between: number[] = [];
+  const counts = () => streams.reduce((n, { heartbeats }) => n + heartbeats.length, 0);
+  // Runs when the event loop gets a turn, as an accept or a request would.
+  const probe = () => {
+    between.push(counts());
+    if (between.length < 5) setTimeout(probe, 0);
+  };
+  jest.advanceTimersByTime(maxGapMs(keepAliveMs) - 1);
+  expect(counts()).toBe(0);
+  setTimeout(probe, 0);
+  between = [];
+  // Each later pass comes a turn later: a millisecond on Jest's clock, as on Node's.
+  jest.advanceTimersByTime(1);
+  expect(counts()).toBe(1000);
+  jest.advanceTimersByTime(5);
+  expect(yields.mock.calls.filter((call) => call[1] === 0 && call[0] !== probe)).toHaveLength(2);
+  expect(counts()).toBe(2500);
+  expect(streams.every(({ heartbeats }) => heartbeats.length === 1)).toBe(true);
+  // Someone else ran after the first pass of 1000 and before the last of 500.
+  expect(between.some((n) => n === 1000 || n === 2000)).toBe(true);
+  yields.mockRestore();
+  for (const { stream } of streams) stream.close();
+});
+
 test('a stream that closes leaves the wheel: no heartbeat after, and the timer stops once the last one has gone', () => {
   const keepAliveMs = uniqueKeepAliveMs();
   const a = open(keepAliveMs);
