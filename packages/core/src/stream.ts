@@ -708,7 +708,10 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
       this.sink.offDrain(this.onDrain);
       this.drained();
     }
-    void this.write(HEARTBEAT, 0);
+    // Straight to the sink: nothing is buffered, so there is no overflow to check, and 7 bytes
+    // on an empty buffer cannot fill it.
+    this.sink.write(HEARTBEAT);
+    this.lastWriteTick = this.options.keepAlive!.tick;
   }
 
   // Made once per stream, and only for a stream that ever meets a full socket.
