@@ -5,7 +5,7 @@
  * run's checks.
  */
 import type { DensityOpened, DensityReport } from './density-client.js';
-import type { ReaderTotals } from './load-clients.js';
+import { noReaders, type ReaderTotals } from './load-clients.js';
 import { forkChild, stop, tailOf, waitReady } from './processes.js';
 import { Peer } from './rpc.js';
 import { RunFailure } from './run-failure.js';
@@ -126,24 +126,16 @@ export class DensityClients {
     const sum = (key: keyof Omit<DensityReport, 'errors'>) => reports.reduce((total, report) => total + report[key], 0);
     const dropped = sum('dropped');
     return {
+      ...noReaders(),
       readers: sum('readers'),
-      slow: 0,
       events: sum('expected'),
       lost: sum('lost'),
       duplicates: sum('duplicates'),
       misordered: sum('misordered'),
       unexpected: sum('unexpected'),
       droppedReaders: dropped,
-      lastCompleteAt: 0,
-      ended: 0,
-      farewells: 0,
-      retries: 0,
-      retryMin: Infinity,
-      retryMax: -Infinity,
       // A drop is already counted as such; its reason would only repeat it.
       errors: dropped ? {} : errors,
-      timedOut: false,
-      latencies: undefined,
     };
   }
 

@@ -159,8 +159,9 @@ export class LoadClients {
   }
 }
 
-function totalOf(reports: readonly ClientReport[]): ReaderTotals {
-  const totals: ReaderTotals = {
+/** Totals of no reader: what merging starts from. */
+export function noReaders(): ReaderTotals {
+  return {
     readers: 0,
     slow: 0,
     events: 0,
@@ -179,6 +180,10 @@ function totalOf(reports: readonly ClientReport[]): ReaderTotals {
     timedOut: false,
     latencies: undefined,
   };
+}
+
+function totalOf(reports: readonly ClientReport[]): ReaderTotals {
+  const totals = noReaders();
   const latencies: Float64Array[] = [];
   for (const report of reports) {
     totals.readers += report.readers;

@@ -27,7 +27,7 @@ export const manyProcesses = defineScenario<FleetScale>({
   title: 'One machine, many processes',
   optIn: true,
   scale: {
-    full: { serverProcesses: 5, streamsPerServer: 19_000, clientProcesses: 8, keepAliveMs: 2000 },
+    full: { serverProcesses: 5, streamsPerServer: 19_000, clientProcesses: 8, keepAliveMs: 15_000 },
     quick: { serverProcesses: 5, streamsPerServer: 1000, clientProcesses: 2, keepAliveMs: 1000 },
   },
   describe: (s) =>

@@ -34,8 +34,10 @@ export type SseCloseReason = 'client' | 'server' | 'overflow' | 'error' | 'shutd
 /** Options of a stream, shared by `createSseStream` and every adapter. */
 export interface SseStreamOptions extends FormatOptions {
   /**
-   * Sends a heartbeat comment after this many milliseconds without a write, so that idle
-   * timeouts of sockets, proxies and load balancers never cut a quiet stream. 0 turns it off.
+   * Sends a heartbeat comment once the stream has written nothing for this many milliseconds
+   * (between `keepAliveMs` and 1.2 × `keepAliveMs` after its last write), so that idle timeouts
+   * of sockets, proxies and load balancers never cut a quiet stream. One timer serves every
+   * stream of the process with the same value. 0 turns it off.
    * @default 15000
    */
   keepAliveMs?: number;

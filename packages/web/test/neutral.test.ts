@@ -51,6 +51,8 @@ test('the bundle runs a stream and a channel with replay in a context with web g
     EventTarget,
     setTimeout,
     clearTimeout,
+    setInterval,
+    clearInterval,
     queueMicrotask,
     performance,
     console,
