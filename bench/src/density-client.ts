@@ -158,7 +158,7 @@ function onData(i: number, line: string): void {
 
 /** Reads SSE lines in `buf[from..to)`: counts comments, hands data lines to {@link onData}. */
 function parseBody(i: number, buf: Buffer, from: number, to: number): void {
-  let state = lineState[i]!;
+  let state = lineState[i]! as Line;
   let p = from;
   while (p < to) {
     if (state === Line.Start) {
