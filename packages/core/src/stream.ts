@@ -354,9 +354,6 @@ function logPipeError(error: unknown): void {
 
 type CloseListener<TEvents extends SseEventMap> = (reason: SseCloseReason, stream: SseStream<TEvents>) => void;
 
-// Memory per stream is what decides how many a process holds: every field here is a word of
-// every connection, and numbers stay small integers, which V8 keeps in the field itself (a
-// fraction, such as performance.now(), would be a heap object of its own).
 /** What few streams need: kept apart, so that the others do not carry a word for each. */
 interface StreamExtras {
   /** The timer that ends the stream at its lifetime; only with `maxLifetimeMs`. */
@@ -367,6 +364,9 @@ interface StreamExtras {
   onDrain?: () => void;
 }
 
+// Memory per stream is what decides how many a process holds: every field here is a word of
+// every connection, and numbers stay small integers, which V8 keeps in the field itself (a
+// fraction, such as performance.now(), would be a heap object of its own).
 class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAliveMember {
   closeReason: SseCloseReason | undefined = undefined;
   opened = false;
@@ -711,9 +711,8 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
       this.drained();
     }
     // Straight to the sink: nothing is buffered, so there is no overflow to check, and 7 bytes
-    // on an empty buffer cannot fill it.
+    // on an empty buffer cannot fill it. The wheel notes the write's tick.
     this.sink.write(HEARTBEAT);
-    this.lastWriteTick = this.options.keepAlive!.tick;
   }
 
   // Made once per stream, and only for a stream that ever meets a full socket.
