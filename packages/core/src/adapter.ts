@@ -4,7 +4,7 @@
  * property, and how a backplane reports to diagnostics. The Node sink is in
  * `@ssekit/core/node`. Applications need none of it; see docs/extending.md.
  */
-export type { SseSink } from './sink.js';
+export type { SseSink, SseSinkCloseListener } from './sink.js';
 export {
   createSseStreamFromSink,
   resolveStreamOptions,

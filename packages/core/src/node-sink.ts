@@ -2,7 +2,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { SseError } from './errors.js';
-import type { SseSink } from './sink.js';
+import type { SseSink, SseSinkCloseListener } from './sink.js';
 import { HEARTBEAT } from './format.js';
 
 const HEARTBEAT_BYTES = Buffer.byteLength(HEARTBEAT);
@@ -72,15 +72,15 @@ function frame(text: string, bytes: number): string {
   return bytes.toString(16) + '\r\n' + text + '\r\n';
 }
 
-const sinkOfResponse = new WeakMap<object, NodeSink>();
+/** The sink of a response, on the response itself, for the one shared close listener. */
+const kSink = Symbol('ssekit sink');
 
-function onResponseClose(this: object): void {
-  sinkOfResponse.get(this)?.responseClosed();
+function onResponseClose(this: { [kSink]?: NodeSink }): void {
+  this[kSink]?.responseClosed();
 }
 
 class NodeSink implements SseSink {
   bytesWritten = 0;
-  private flushes = false;
   /**
    * The connection, once the stream writes its chunks to it directly: see {@link directSocket}.
    * Undefined while the head is not out, and for responses that must go through `res.write`.
@@ -95,16 +95,22 @@ class NodeSink implements SseSink {
   private saturated = false;
   /** The one listener waiting for that drain: the stream's. */
   private drainListener: (() => void) | undefined = undefined;
-  // Made once per sink, and only for a sink whose writes ever met a full buffer.
-  private onTargetDrain: (() => void) | undefined = undefined;
-  /** The stream's close listener. */
-  private closeListener: ((clientLeft: boolean) => void) | undefined = undefined;
+  /** The stream, told of the close. */
+  private closeListener: SseSinkCloseListener | undefined = undefined;
 
+  // The request is not kept: the response knows it (`res.req`, on HTTP/1 and HTTP/2 alike), and
+  // a field would be a word per connection.
   constructor(
-    private readonly req: NodeRequest,
+    req: NodeRequest,
     private readonly res: FlushableResponse,
     private beforeOpen: (() => void) | undefined,
-  ) {}
+  ) {
+    if (res.req !== req) throw new SseError('ERR_SSE_INVALID_OPTION', 'The response does not belong to this request.');
+  }
+
+  private get req(): NodeRequest {
+    return this.res.req;
+  }
 
   // Read once, by the stream: a getter rather than a field, which would be a word per connection.
   get lastEventIdHeader(): string | string[] | undefined {
@@ -156,7 +162,6 @@ class NodeSink implements SseSink {
     // writeHead, not setHeader: when nothing set a header before, Node formats these straight
     // into the head and keeps no header table for the life of the response.
     (res as ServerResponse).writeHead(200, headers);
-    this.flushes = typeof res.flush === 'function';
     const socket = this.directSocket();
     // Corked, the head and the first chunk leave in one packet.
     if (firstChunk !== undefined) this.cork();
@@ -238,7 +243,7 @@ class NodeSink implements SseSink {
       this.bytesWritten += byteLengthOf(chunk);
       if (!this.corked) this.cork();
       ok = this.res.write(chunk);
-      if (this.flushes) this.res.flush!();
+      this.res.flush?.();
     }
     if (!ok) {
       // The response emits 'drain' only after its own write() returned false; the socket always does.
@@ -287,7 +292,8 @@ class NodeSink implements SseSink {
   private awaitDrain(target: Corkable): void {
     if (this.saturated) return;
     this.saturated = true;
-    target.once('drain', (this.onTargetDrain ??= () => this.drained()));
+    // A closure per saturation, rather than a field per connection for the few that saturate.
+    target.once('drain', () => this.drained());
   }
 
   private drained(): void {
@@ -307,22 +313,22 @@ class NodeSink implements SseSink {
     if (this.drainListener === listener) this.drainListener = undefined;
   }
 
-  onClose(listener: (clientLeft: boolean) => void): void {
+  onClose(listener: SseSinkCloseListener): void {
     // The response's close, never the request's: the request closes as soon as its body is read.
     // HTTP/2's compatibility layer reports writableFinished even for a cancelled stream, so a
     // response counts as finished only when it was also ended.
     // `on`, not `once`: a response closes once, and once() would add a wrapper per connection.
-    // One listener function for every response, which finds its sink in a WeakMap: a closure
-    // per sink would cost more than the map's entry.
+    // One listener function for every response, which finds its sink on the response: a
+    // closure per sink costs about 100 bytes, a WeakMap entry 15 more than the property.
     this.closeListener = listener;
-    sinkOfResponse.set(this.res, this);
+    (this.res as { [kSink]?: NodeSink })[kSink] = this;
     this.res.on('close', onResponseClose);
   }
 
   responseClosed(): void {
     const listener = this.closeListener;
     this.closeListener = undefined;
-    listener?.(!(this.res.writableEnded && this.res.writableFinished));
+    listener?.sinkClosed(!(this.res.writableEnded && this.res.writableFinished));
   }
 
   end(): void {

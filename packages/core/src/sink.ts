@@ -1,4 +1,12 @@
 /**
+ * Who hears a sink close: the stream itself, an object rather than a function, because a
+ * closure per stream would be memory per connection.
+ */
+export interface SseSinkCloseListener {
+  sinkClosed(clientLeft: boolean): void;
+}
+
+/**
  * The one thing an adapter hands to core: a byte sink with a response head. Core's stream does
  * every SSE decision (format, open, keep-alive, backpressure, close) on top of this contract,
  * so a sink only translates. Node's responses get {@link createNodeSink}; another runtime can
@@ -49,10 +57,10 @@ export interface SseSink {
   /** Forgets a listener given to {@link SseSink.onceDrain}. */
   offDrain(listener: () => void): void;
   /**
-   * Calls `listener` once when the response closes. `clientLeft` is true when the connection
-   * went away before the response finished, false when the server ended it.
+   * Calls `listener.sinkClosed` once when the response closes. `clientLeft` is true when the
+   * connection went away before the response finished, false when the server ended it.
    */
-  onClose(listener: (clientLeft: boolean) => void): void;
+  onClose(listener: SseSinkCloseListener): void;
   /** Ends the response gracefully, flushing what is buffered. */
   end(): void;
   /** Drops the connection and whatever is still buffered. */

@@ -15,7 +15,7 @@ import { kAdmit, kCloseFor, kFail, kReplayTurn, kWriteFormatted } from './symbol
 import { utf8Length } from './utf8.js';
 import { keepAliveWheel, type KeepAliveMember, type KeepAliveWheel } from './keep-alive.js';
 import { readLastEventId } from './id.js';
-import type { SseSink } from './sink.js';
+import type { SseSink, SseSinkCloseListener } from './sink.js';
 
 /**
  * Why a stream closed:
@@ -362,12 +362,14 @@ interface StreamExtras {
   abort?: AbortController;
   /** The listener for drains, made once a write met a full sink. */
   onDrain?: () => void;
+  /** Sends waiting for the sink to drain. */
+  drainWaiters?: Array<(sent: boolean) => void> | undefined;
 }
 
 // Memory per stream is what decides how many a process holds: every field here is a word of
 // every connection, and numbers stay small integers, which V8 keeps in the field itself (a
 // fraction, such as performance.now(), would be a heap object of its own).
-class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAliveMember {
+class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAliveMember, SseSinkCloseListener {
   closeReason: SseCloseReason | undefined = undefined;
   opened = false;
   /** True once its group let it in: it is a member, and opens without asking again. */
@@ -381,7 +383,6 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
   lastWriteTick = 0;
   wheelSlot = -1;
   wheelIndex = 0;
-  private drainWaiters: Array<(sent: boolean) => void> | undefined = undefined;
   /** One listener in the field itself (a channel's, usually), an array only for more. */
   private closeListeners: CloseListener<TEvents> | Array<CloseListener<TEvents>> | undefined = undefined;
 
@@ -391,7 +392,12 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
     private readonly request: unknown,
   ) {
     this.closeReason = sink.closedBy;
-    if (!this.closeReason) sink.onClose((clientLeft) => this.finish(clientLeft ? 'client' : 'server', false));
+    if (!this.closeReason) sink.onClose(this);
+  }
+
+  /** Called by the sink when the response closed, whoever closed it. */
+  sinkClosed(clientLeft: boolean): void {
+    this.finish(clientLeft ? 'client' : 'server', false);
   }
 
   // Read from the request when asked (once, by a channel), rather than kept in a field.
@@ -575,11 +581,12 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
     if (wheel !== undefined) this.lastWriteTick = wheel.tick;
     if (ok) return SENT;
     return new Promise((resolve) => {
-      if (!this.drainWaiters) {
-        this.drainWaiters = [];
+      const extras = (this.extras ??= {});
+      if (!extras.drainWaiters) {
+        extras.drainWaiters = [];
         sink.onceDrain(this.onDrain);
       }
-      this.drainWaiters.push(resolve);
+      extras.drainWaiters.push(resolve);
     });
   }
 
@@ -706,7 +713,7 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
     if (this.sink.bufferedBytes !== 0) return;
     // Sends that wait for a drain while nothing is buffered wait for a drain that already came
     // and went unheard, which no runtime owes us twice. A stream must never freeze on it.
-    if (this.drainWaiters) {
+    if (this.extras?.drainWaiters) {
       this.sink.offDrain(this.onDrain);
       this.drained();
     }
@@ -721,9 +728,11 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
   }
 
   private drained(): void {
-    const waiters = this.drainWaiters;
-    this.drainWaiters = undefined;
-    if (waiters) for (const resolve of waiters) resolve(true);
+    const extras = this.extras;
+    const waiters = extras?.drainWaiters;
+    if (!waiters) return;
+    extras.drainWaiters = undefined;
+    for (const resolve of waiters) resolve(true);
   }
 
   /**
@@ -740,9 +749,9 @@ class Stream<TEvents extends SseEventMap> implements SseStream<TEvents>, KeepAli
     }
     this.options.keepAlive?.remove(this);
     if (this.admitted) this.options.group?.leave(this);
-    const waiters = this.drainWaiters;
+    const waiters = extras?.drainWaiters;
     if (waiters) {
-      this.drainWaiters = undefined;
+      extras.drainWaiters = undefined;
       this.sink.offDrain(this.onDrain);
       for (const resolve of waiters) resolve(false);
     }

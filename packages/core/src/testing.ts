@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Backplane, BackplaneEntry, BackplaneListener, BackplaneSubscription } from './backplane.js';
 import { createChannel } from './channel.js';
 import { SseError, type SseErrorCode } from './errors.js';
-import type { SseSink } from './sink.js';
+import type { SseSink, SseSinkCloseListener } from './sink.js';
 import { createSseStreamFromSink } from './stream.js';
 
 /** How {@link runBackplaneContract} reaches the backplane under test. */
@@ -399,7 +399,7 @@ function recordingStream(lastEventId?: string) {
   const events: Array<{ event: string; id: string }> = [];
   let closedBy: 'server' | 'client' | undefined;
   let opened = false;
-  const closeListeners: Array<(clientLeft: boolean) => void> = [];
+  const closeListeners: SseSinkCloseListener[] = [];
   const parse = (chunk: string) => {
     for (const block of chunk.split('\n\n')) {
       const fields = new Map<string, string>();
@@ -442,7 +442,7 @@ function recordingStream(lastEventId?: string) {
   const close = (by: 'server' | 'client') => {
     if (closedBy) return;
     closedBy = by;
-    for (const listener of closeListeners.splice(0)) listener(by === 'client');
+    for (const listener of closeListeners.splice(0)) listener.sinkClosed(by === 'client');
   };
   const stream = createSseStreamFromSink(sink, { keepAliveMs: 0 }, undefined);
   return { stream, ids, events };

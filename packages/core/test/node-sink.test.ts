@@ -170,3 +170,25 @@ test.each(['open()', 'the first send'])(
     }
   },
 );
+
+test("a request paired with another request's response is refused before anything is written, and the response stays the handler's", async () => {
+  let refusal: unknown;
+  const served = await serveHttp((req, res) => {
+    const stranger = new http.IncomingMessage(req.socket);
+    try {
+      createSseStream(stranger, res);
+    } catch (error) {
+      refusal = error;
+    }
+    res.end('answered');
+  });
+  try {
+    const response = await fetch(`${served.url}/events`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBeNull();
+    expect(await response.text()).toBe('answered');
+    expect(refusal).toMatchObject({ name: 'SseError', code: 'ERR_SSE_INVALID_OPTION' });
+  } finally {
+    await served.close();
+  }
+});

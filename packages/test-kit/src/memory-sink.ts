@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { SseSink } from '@ssekit/core/adapter';
+import type { SseSink, SseSinkCloseListener } from '@ssekit/core/adapter';
 
 /** An in-memory sink: what the stream writes, parsed, with a socket you can fill and drain. */
 export interface MemorySink extends SseSink {
@@ -30,11 +30,11 @@ export function createMemorySink({
   let buffered = 0;
   let closedBy: 'server' | 'client' | undefined;
   const drainListeners = new Set<() => void>();
-  const closeListeners: Array<(clientLeft: boolean) => void> = [];
+  const closeListeners: SseSinkCloseListener[] = [];
   const close = (clientLeft: boolean) => {
     if (closedBy) return;
     closedBy = clientLeft ? 'client' : 'server';
-    for (const listener of closeListeners.splice(0)) listener(clientLeft);
+    for (const listener of closeListeners.splice(0)) listener.sinkClosed(clientLeft);
   };
   const sink: MemorySink = {
     lastEventIdHeader: lastEventId,

@@ -1,4 +1,4 @@
-import type { SseSink } from '@ssekit/core/adapter';
+import type { SseSink, SseSinkCloseListener } from '@ssekit/core/adapter';
 
 /** How many bytes the body's queue holds before `write` says the consumer is saturated. */
 const HIGH_WATER_MARK = 64 * 1024;
@@ -30,7 +30,7 @@ export function createWebSink(request: Request): WebSink {
   let wrote = false;
   let bytesWritten = 0;
   let headFlush: ReturnType<typeof setTimeout> | undefined;
-  let closeListener: ((clientLeft: boolean) => void) | undefined;
+  let closeListener: SseSinkCloseListener | undefined;
   const room = () => controller.desiredSize ?? 0;
 
   const close = (by: 'server' | 'client') => {
@@ -44,7 +44,7 @@ export function createWebSink(request: Request): WebSink {
     } catch {
       // The consumer cancelled the body already: nothing is left to end.
     }
-    closeListener?.(by === 'client');
+    closeListener?.sinkClosed(by === 'client');
   };
   // The client went away: the runtime aborted the request or cancelled the body.
   const leave = () => close('client');
