@@ -12,7 +12,17 @@ import type { PublishedOne, ServerProcess } from '../server-process.js';
 import { LABELS, type Implementation } from '../servers.js';
 import { median, percentile } from '../stats.js';
 
-const SERVERS: readonly Implementation[] = ['raw', 'ssekit-node', 'ssekit-express', 'ssekit-fastify', 'ssekit-koa'];
+// Express and Koa by hand too: what each framework costs per stream with no library at all is the
+// floor under ssekit's figures there.
+const SERVERS: readonly Implementation[] = [
+  'raw',
+  'ssekit-node',
+  'ssekit-express',
+  'ssekit-fastify',
+  'ssekit-koa',
+  'express-bare',
+  'koa-bare',
+];
 /** Events published to everyone at each step, one after another. */
 export const FAN_OUT_EVENTS = 5;
 /** After each event reached every client, before the next. */
@@ -89,7 +99,7 @@ export const density = defineScenario<DensityScale>({
     quick: { step1: 300, step2: 600, step3: 1000, clientProcesses: 2, keepAliveMs: 500 },
   },
   describe: (s) =>
-    `${stepsOf(s).join(', ')} concurrent idle streams on one server process, subscribed to one channel (raw node:http: one set of responses), opened in steps in the same process, from ${s.clientProcesses} lean client processes (\`net.connect\`, a hand-written request, a byte-level parser) on loopback source addresses of their own, at most 250 connecting at a time per process. The ssekit servers send heartbeats every ${s.keepAliveMs} ms (\`keepAliveMs\`); raw node:http sends none. At each step: RSS and heap used after forced GCs, less the figures before the first stream, per stream; the time to connect everyone (the steps so far together); the server's CPU over a quiet window of ${quietWindowMs(s.keepAliveMs)} ms, and from it the CPU of one heartbeat round (that CPU / heartbeats the clients received in the window × streams); then ${FAN_OUT_EVENTS} events of ${EVENT_BYTES} bytes, each published once the previous reached every client (and ${FAN_OUT_PAUSE_MS} ms more): the CPU of one publish (from just before it until it resolved and one more turn ran, median), the p50 and p99 of every delivery latency, and the median time until the last client had an event.`,
+    `${stepsOf(s).join(', ')} concurrent idle streams on one server process, subscribed to one channel (raw node:http, Express by hand and Koa by hand: one set of responses), opened in steps in the same process, from ${s.clientProcesses} lean client processes (\`net.connect\`, a hand-written request, a byte-level parser) on loopback source addresses of their own, at most 250 connecting at a time per process. The ssekit servers send heartbeats every ${s.keepAliveMs} ms (\`keepAliveMs\`); the hand-written servers send none. At each step: RSS and heap used after forced GCs, less the figures before the first stream, per stream; the time to connect everyone (the steps so far together); the server's CPU over a quiet window of ${quietWindowMs(s.keepAliveMs)} ms, and from it the CPU of one heartbeat round (that CPU / heartbeats the clients received in the window × streams); then ${FAN_OUT_EVENTS} events of ${EVENT_BYTES} bytes, each published once the previous reached every client (and ${FAN_OUT_PAUSE_MS} ms more): the CPU of one publish (from just before it until it resolved and one more turn ran, median), the p50 and p99 of every delivery latency, and the median time until the last client had an event.`,
   skipInQuick: true,
   metrics: [],
   metricsAt: (s) => stepsOf(s).flatMap((n) => stepMetrics(n, quietWindowMs(s.keepAliveMs))),
