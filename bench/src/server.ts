@@ -104,6 +104,8 @@ let pressureCpuMark = process.cpuUsage();
 
 /** CPU at the start of the last publish or single-stream run. */
 let cpuMark = process.cpuUsage();
+/** CPU at the start of the last `publish-one`, for `cpu-since-publish`. */
+let publishOneMark = process.cpuUsage();
 let sampler: NodeJS.Timeout | undefined;
 let profiler: Session | undefined;
 let peak = process.memoryUsage();
@@ -189,11 +191,15 @@ serve(async (request) => {
     case 'publish-one': {
       // Scenarios I and K: one event, timed alone, once the previous reached every client.
       const data = makeData(request.seq as number, request.bytes as number);
-      const mark = process.cpuUsage();
+      const mark = (publishOneMark = process.cpuUsage());
       await server.publish(data);
       await nextTurn();
       return { t: data.t, cpuMicros: cpuMicrosSince(mark) } satisfies PublishedOne;
     }
+    case 'cpu-since-publish':
+      // Scenario I: a publish's CPU with its aftermath (write callbacks, the kernel's ACKs), over
+      // the same kind of window as a heartbeat round's.
+      return { cpuMicros: cpuMicrosSince(publishOneMark) };
     case 'idle-cpu': {
       // Scenario I: CPU over a quiet window, where a server spends it on heartbeats alone.
       const mark = process.cpuUsage();
