@@ -12,7 +12,7 @@ import { RunFailure } from './run-failure.js';
 import type { Newest, PublishArgs, Published, ServerPressure, ServerStats } from './server.js';
 import type { Implementation } from './servers.js';
 
-export type { Newest, Published, PublishedOne, ServerPressure, ServerStats } from './server.js';
+export type { Newest, Published, ServerPressure, ServerStats } from './server.js';
 
 export interface ServerProcess {
   readonly peer: Peer;

@@ -55,16 +55,6 @@ export interface ServerPressure {
   readonly cpuMs: number;
 }
 
-/**
- * What the `publish-one` command answers (scenarios I and K): the event's send time (µs), and
- * the server's CPU from just before the publish until its writes went out (the publish resolved,
- * then one more turn, so that a write coalesced to the end of the turn ran).
- */
-export interface PublishedOne {
-  readonly t: number;
-  readonly cpuMicros: number;
-}
-
 /** The resolution of the event-loop delay histogram that `BENCH_LOOP_DELAY=1` turns on. */
 const LOOP_DELAY_RESOLUTION_MS = 10;
 
@@ -190,11 +180,11 @@ serve(async (request) => {
     }
     case 'publish-one': {
       // Scenarios I and K: one event, timed alone, once the previous reached every client.
+      // Its CPU is read by `cpu-since-publish`, once every client had it.
       const data = makeData(request.seq as number, request.bytes as number);
-      const mark = (publishOneMark = process.cpuUsage());
+      publishOneMark = process.cpuUsage();
       await server.publish(data);
-      await nextTurn();
-      return { t: data.t, cpuMicros: cpuMicrosSince(mark) } satisfies PublishedOne;
+      return {};
     }
     case 'cpu-since-publish':
       // Scenario I: a publish's CPU with its aftermath (write callbacks, the kernel's ACKs), over

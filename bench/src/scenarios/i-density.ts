@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DensityClients } from '../density-clients.js';
 import { EVENT_BYTES } from '../payload.js';
 import { defineScenario, multiple, target, type MetricSpec, type Metrics, type Scale, type Target } from '../scenario.js';
-import type { PublishedOne, ServerProcess } from '../server-process.js';
+import type { ServerProcess } from '../server-process.js';
 import { LABELS, type Implementation } from '../servers.js';
 import { median, percentile } from '../stats.js';
 
@@ -81,7 +81,7 @@ export async function fanOut(
   const publishCpuMicros: number[] = [];
   const lastMs: number[] = [];
   for (let seq = firstSeq; seq < firstSeq + events; seq++) {
-    await publisher.peer.call<PublishedOne>('publish-one', { seq, bytes: EVENT_BYTES }, 30_000);
+    await publisher.peer.call('publish-one', { seq, bytes: EVENT_BYTES }, 30_000);
     lastMs.push(await clients.awaitSeq(seq, DELIVERY_TIMEOUT_MS));
     await sleep(FAN_OUT_PAUSE_MS);
     // Measured like a heartbeat round, over a window that holds what follows the writes too: the
