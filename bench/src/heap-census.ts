@@ -8,16 +8,17 @@
  *
  * This is how issue 16 found the bytes; scenario C is what measures them.
  */
-import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
 import { parseArgs } from 'node:util';
+import { forkChild, tailOf } from './processes.js';
 
-const self = fileURLToPath(import.meta.url);
+const SELF = 'heap-census.ts';
 /** Rows below this many bytes per connection are left out of the table (their sum is not). */
 const SHOWN_BYTES = 4;
 const REQUEST = 'GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
@@ -55,6 +56,13 @@ function census(file: string): Census {
   return kinds;
 }
 
+/** A process of `connections` idle clients of `port`, held until it is killed. */
+function startClients(port: number, connections: number) {
+  const clients = forkChild(SELF, ['--client', String(port), String(connections)]);
+  tailOf(clients, '[clients] ', true);
+  return clients;
+}
+
 async function child(impl: string, connections: number): Promise<void> {
   const { start } = (await import(`./impl/${impl}.js`)) as { start(): Promise<{ port: number; streams(): number }> };
   const server = await start();
@@ -63,22 +71,20 @@ async function child(impl: string, connections: number): Promise<void> {
   const settle = async (streams: number) => {
     for (let waited = 0; server.streams() !== streams; waited += 10) {
       if (waited > 60_000) throw new Error(`${impl}: ${server.streams()} streams, not ${streams}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sleep(10);
     }
     gc();
     gc();
   };
   // A first round, closed again, so that what is made once (code, pools) is in both snapshots.
-  const warmUp = spawn(process.execPath, ['--import', 'tsx', self, '--client', String(server.port), '100'], { stdio: 'inherit' });
+  const warmUp = startClients(server.port, 100);
   await settle(100);
   warmUp.kill();
   await settle(0);
   // Heap used is read before each snapshot, which makes garbage of its own.
   const heapBefore = process.memoryUsage().heapUsed;
   const before = census(v8.writeHeapSnapshot(path.join(dir, 'before.heapsnapshot')));
-  const clients = spawn(process.execPath, ['--import', 'tsx', self, '--client', String(server.port), String(connections)], {
-    stdio: 'inherit',
-  });
+  const clients = startClients(server.port, connections);
   await settle(connections);
   const heapUsed = (process.memoryUsage().heapUsed - heapBefore) / connections;
   const after = census(v8.writeHeapSnapshot(path.join(dir, 'after.heapsnapshot')));
@@ -90,34 +96,31 @@ async function child(impl: string, connections: number): Promise<void> {
     const b = after.get(kind) ?? { count: 0, bytes: 0 };
     perConnection[kind] = { count: (b.count - a.count) / connections, bytes: (b.bytes - a.bytes) / connections };
   }
-  process.stdout.write(JSON.stringify({ heapUsed, perConnection } satisfies CensusResult));
-  process.exit(0);
+  process.send!({ heapUsed, perConnection } satisfies CensusResult, () => process.exit(0));
 }
 
+// The sockets stay open, and this process alive, until the census kills it: its IPC channel
+// holds the event loop.
 async function clients(port: number, connections: number): Promise<void> {
-  const sockets: net.Socket[] = [];
   for (let i = 0; i < connections; i++) {
     const socket = net.connect(port, '127.0.0.1', () => socket.write(REQUEST));
     socket.on('data', noop);
     socket.on('error', noop);
-    sockets.push(socket);
-    if (i % 250 === 249) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (i % 250 === 249) await sleep(20);
   }
-  // Held until the census is done and kills this process.
-  await new Promise(noop);
 }
 
 function noop(): void {}
 
-function run(impl: string, connections: number): Promise<CensusResult> {
-  return new Promise((resolve, reject) => {
-    const server = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', impl, String(connections)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let output = '';
-    server.stdout.on('data', (data: Buffer) => (output += data.toString()));
-    server.on('exit', (code) => (code === 0 ? resolve(JSON.parse(output) as CensusResult) : reject(new Error(`${impl}: exit ${code}`))));
-  });
+async function run(impl: string, connections: number): Promise<CensusResult> {
+  const server = forkChild(SELF, ['--child', impl, String(connections)]);
+  const tail = tailOf(server, `[${impl}] `, true);
+  const exited = once(server, 'exit');
+  const reported = once(server, 'message') as Promise<[CensusResult]>;
+  const outcome = await Promise.race([reported, exited.then(([code]: unknown[]) => new Error(`${impl}: exit ${String(code)}\n${tail()}`))]);
+  if (outcome instanceof Error) throw outcome;
+  await exited;
+  return outcome[0];
 }
 
 async function main(): Promise<void> {
